@@ -1,0 +1,124 @@
+import { execFile } from "node:child_process";
+import { createHash } from "node:crypto";
+import { readdir, readFile } from "node:fs/promises";
+import { join, relative, sep } from "node:path";
+import { fileURLToPath } from "node:url";
+import {
+  isValidModelId,
+  MANIFEST_FILE,
+  type Manifest,
+  type ManifestFile,
+  manifestSchema,
+  type Task,
+  type TensorInfo,
+} from "../../src/runtime/manifest.js";
+
+export interface InspectedOnnx {
+  inputs: TensorInfo[];
+  outputs: TensorInfo[];
+  memory_bytes: number;
+}
+
+/** Files that belong to a folder on disk but not to the model in the store. */
+const SKIPPED = new Set([MANIFEST_FILE, ".DS_Store", ".gitattributes"]);
+
+export async function listFiles(folder: string): Promise<string[]> {
+  const entries = await readdir(folder, { recursive: true, withFileTypes: true });
+  return entries
+    .filter((entry) => entry.isFile() && !SKIPPED.has(entry.name) && !entry.name.startsWith("."))
+    .map((entry) => relative(folder, join(entry.parentPath, entry.name)).split(sep).join("/"))
+    .sort();
+}
+
+/** The task, from `config.json` as Hugging Face writes it. */
+export function inferTask(config: Record<string, unknown> | undefined): Task {
+  const architectures = Array.isArray(config?.architectures) ? config.architectures.map(String) : [];
+  const modelType = typeof config?.model_type === "string" ? config.model_type : "";
+  if (architectures.some((name) => name.endsWith("ForCausalLM"))) return "text-generation";
+  if (architectures.some((name) => /MTModel$|ForConditionalGeneration$/.test(name))) return "translation";
+  if (architectures.some((name) => name.endsWith("ForSequenceClassification"))) return "text-classification";
+  if (modelType === "static-embedding" || architectures.some((name) => /Model$/.test(name) && modelType === "bert"))
+    return "feature-extraction";
+  return "tensor";
+}
+
+/** Loads an ONNX file in a fresh ORT (its own process) to read its inputs, outputs and memory cost. */
+export function inspectOnnx(path: string): Promise<InspectedOnnx> {
+  return new Promise((resolve, reject) => {
+    const script = fileURLToPath(new URL("./inspect-onnx.ts", import.meta.url));
+    execFile(process.execPath, ["--import", "tsx", script, path], (error, stdout, stderr) => {
+      if (error) return reject(new Error(stderr.trim() || error.message));
+      const message = JSON.parse(stdout) as InspectedOnnx | { error: string };
+      if ("error" in message) reject(new Error(message.error));
+      else resolve(message);
+    });
+  });
+}
+
+export class FolderError extends Error {}
+
+/** Lists a folder's files with sizes and checksums, checking the Hugging Face layout on the way. */
+export async function hashFolder(folder: string): Promise<ManifestFile[]> {
+  const paths = await listFiles(folder);
+  if (!paths.includes("config.json")) throw new FolderError(`${folder} has no config.json.`);
+  if (!paths.some(isOnnx)) throw new FolderError(`${folder} has no onnx/*.onnx file.`);
+  for (const name of ["config.json", "tokenizer.json", "tokenizer_config.json", "generation_config.json"]) {
+    if (paths.includes(name)) parseJson(await readFile(join(folder, name), "utf8"), name);
+  }
+  return Promise.all(
+    paths.map(async (path) => {
+      const bytes = await readFile(join(folder, path));
+      return { path, size: bytes.byteLength, sha256: createHash("sha256").update(bytes).digest("hex") };
+    }),
+  );
+}
+
+export interface BuildOptions {
+  id: string;
+  task?: Task;
+  onInspect?: (path: string, index: number, total: number) => void;
+}
+
+/** Validates a Hugging Face model folder and builds its manifest (checksums, ONNX metadata, memory). */
+export async function buildManifest(folder: string, options: BuildOptions): Promise<Manifest> {
+  if (!isValidModelId(options.id)) {
+    throw new FolderError(`'${options.id}' is not a valid model id (letters, digits, '.', '_', '-').`);
+  }
+  const files = await hashFolder(folder);
+  const onnx = files.filter((file) => isOnnx(file.path));
+  for (const [index, file] of onnx.entries()) {
+    options.onInspect?.(file.path, index, onnx.length);
+    try {
+      file.onnx = await inspectOnnx(join(folder, file.path));
+    } catch (error) {
+      throw new FolderError(`${file.path} is not a loadable ONNX model: ${(error as Error).message}`);
+    }
+  }
+  const config = parseJson(await readFile(join(folder, "config.json"), "utf8"), "config.json");
+  return manifestSchema.parse({
+    schema_version: 1,
+    id: options.id,
+    task: options.task ?? inferTask(config),
+    created_at: new Date().toISOString(),
+    files,
+  });
+}
+
+/** Whether a stored manifest already describes exactly these files. */
+export function sameFiles(manifest: Manifest, files: ManifestFile[]): boolean {
+  const key = (f: ManifestFile) => `${f.path}:${f.size}:${f.sha256}`;
+  const stored = new Set(manifest.files.map(key));
+  return stored.size === files.length && files.every((file) => stored.has(key(file)));
+}
+
+function isOnnx(path: string): boolean {
+  return path.startsWith("onnx/") && path.endsWith(".onnx");
+}
+
+function parseJson(text: string, name: string): Record<string, unknown> {
+  try {
+    return JSON.parse(text) as Record<string, unknown>;
+  } catch (error) {
+    throw new FolderError(`${name} is not valid JSON: ${(error as Error).message}`);
+  }
+}

@@ -1,0 +1,103 @@
+import { execFile } from "node:child_process";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { Miniflare } from "miniflare";
+
+const run = promisify(execFile);
+
+/** Where `wrangler dev` keeps local R2 data: models pushed here are what `npm run dev` serves. */
+export const LOCAL_PERSIST = join(".wrangler", "state", "v3", "r2");
+
+/** A bucket the CLI writes to: the local dev R2 (Miniflare persistence) or real R2 via wrangler. */
+export interface Target {
+  readonly description: string;
+  get(key: string): Promise<Uint8Array | null>;
+  put(key: string, bytes: Uint8Array): Promise<void>;
+  delete(key: string): Promise<void>;
+  list(prefix: string): Promise<{ key: string; size: number }[]>;
+  close(): Promise<void>;
+}
+
+export async function bucketName(configPath = "wrangler.toml"): Promise<string> {
+  const toml = await readFile(configPath, "utf8");
+  const match = /binding\s*=\s*"MODELS"\s*\n\s*bucket_name\s*=\s*"([^"]+)"/.exec(toml);
+  if (!match?.[1]) throw new Error(`${configPath} has no R2 binding MODELS with a bucket_name.`);
+  return match[1];
+}
+
+export async function localTarget(persistTo = LOCAL_PERSIST): Promise<Target> {
+  const bucket = await bucketName();
+  const mf = new Miniflare({
+    modules: true,
+    script: "export default { fetch() { return new Response(null, { status: 404 }); } }",
+    r2Buckets: { MODELS: bucket },
+    r2Persist: persistTo,
+  });
+  const r2 = await mf.getR2Bucket("MODELS");
+  return {
+    description: `local R2 '${bucket}' in ${persistTo}`,
+    async get(key) {
+      const object = await r2.get(key);
+      return object ? new Uint8Array(await object.arrayBuffer()) : null;
+    },
+    async put(key, bytes) {
+      // Miniflare's serialiser wants a plain Uint8Array, not a Node Buffer.
+      await r2.put(key, new Uint8Array(bytes));
+    },
+    async delete(key) {
+      await r2.delete(key);
+    },
+    async list(prefix) {
+      const objects: { key: string; size: number }[] = [];
+      let cursor: string | undefined;
+      do {
+        const page = await r2.list({ prefix, cursor });
+        objects.push(...page.objects.map((o) => ({ key: o.key, size: o.size })));
+        cursor = page.truncated ? page.cursor : undefined;
+      } while (cursor);
+      return objects;
+    },
+    close: () => mf.dispose(),
+  };
+}
+
+/** Real R2, through wrangler (which holds the account's credentials). */
+export async function remoteTarget(): Promise<Target> {
+  const bucket = await bucketName();
+  const wrangler = (args: string[]) =>
+    run("npx", ["wrangler", "r2", "object", ...args, "--remote"], { maxBuffer: 1 << 30 });
+  const withTempFile = async <T>(use: (path: string) => Promise<T>): Promise<T> => {
+    const dir = await mkdtemp(join(tmpdir(), "models-push-"));
+    try {
+      return await use(join(dir, "object"));
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  };
+  return {
+    description: `R2 bucket '${bucket}' (remote)`,
+    get: (key) =>
+      withTempFile(async (path) => {
+        try {
+          await wrangler(["get", `${bucket}/${key}`, "--file", path]);
+        } catch {
+          return null;
+        }
+        return new Uint8Array(await readFile(path));
+      }),
+    put: (key, bytes) =>
+      withTempFile(async (path) => {
+        await writeFile(path, bytes);
+        await wrangler(["put", `${bucket}/${key}`, "--file", path]);
+      }),
+    async delete(key) {
+      await wrangler(["delete", `${bucket}/${key}`]);
+    },
+    async list() {
+      throw new Error("wrangler cannot list R2 objects; use `npm run models:ls -- --url <your worker>`.");
+    },
+    close: async () => undefined,
+  };
+}

@@ -1,0 +1,51 @@
+import { basename, resolve } from "node:path";
+import { parseArgs } from "node:util";
+import { TASKS, type Task } from "../src/runtime/manifest.js";
+import { FolderError } from "./lib/model-folder.js";
+import { pushModel } from "./lib/push.js";
+import { LOCAL_PERSIST, localTarget, remoteTarget } from "./lib/targets.js";
+
+const usage = `Usage: npm run models:push -- <folder> [--id NAME] [--task TASK] [--local | --remote] [--persist-to DIR] [--force]
+
+Validates a Hugging Face model folder (config.json, onnx/*.onnx, tokenizer files), writes its
+manifest (sizes, sha256, ONNX inputs/outputs, measured memory) and uploads it to the MODELS bucket:
+the local dev R2 (default, ${LOCAL_PERSIST}) or real R2 (--remote, through wrangler).`;
+
+const { values, positionals } = parseArgs({
+  allowPositionals: true,
+  options: {
+    id: { type: "string" },
+    task: { type: "string" },
+    local: { type: "boolean" },
+    remote: { type: "boolean" },
+    "persist-to": { type: "string" },
+    force: { type: "boolean" },
+    help: { type: "boolean", short: "h" },
+  },
+});
+
+const folder = positionals[0];
+if (values.help || !folder || positionals.length > 1 || (values.local && values.remote)) {
+  console.error(usage);
+  process.exit(values.help ? 0 : 2);
+}
+if (values.task !== undefined && !TASKS.includes(values.task as Task)) {
+  console.error(`--task must be one of: ${TASKS.join(", ")}`);
+  process.exit(2);
+}
+
+const target = values.remote ? await remoteTarget() : await localTarget(values["persist-to"]);
+try {
+  await pushModel(target, {
+    folder: resolve(folder),
+    id: values.id ?? basename(resolve(folder)),
+    task: values.task as Task | undefined,
+    force: values.force,
+  });
+} catch (error) {
+  if (!(error instanceof FolderError)) throw error;
+  console.error(`models:push: ${error.message}`);
+  process.exitCode = 1;
+} finally {
+  await target.close();
+}

@@ -1,0 +1,662 @@
+"""Seeded generator of structured English phrases with exact Chinese (Simplified), German and French references.
+
+A *template* is a (category, frame, value-format) triple, e.g. ("date", "delivery on {d}", "weekday day month").
+Train and test use disjoint template sets (the test templates are frame/format pairings never seen in training,
+while every frame and every format occurs in training with other partners), and disjoint slot values
+(each value is hashed into exactly one split).
+
+Usage: python3 gen_data.py OUT_DIR   (writes train.jsonl and heldout.jsonl)
+"""
+import datetime
+import hashlib
+import json
+import os
+import random
+import sys
+
+LANGS = ["zho", "deu", "fra"]
+TEST_PERCENT = 20  # share of slot values hashed into the test split
+
+
+def h100(*key):
+    return int(hashlib.md5(repr(key).encode("utf-8")).hexdigest(), 16) % 100
+
+
+def value_split(*key):
+    return "test" if h100("value", *key) < TEST_PERCENT else "train"
+
+
+# ---------------------------------------------------------------- number formatting
+def group(n, sep):
+    s = str(n)
+    out = []
+    while len(s) > 3:
+        out.insert(0, s[-3:])
+        s = s[:-3]
+    out.insert(0, s)
+    return sep.join(out)
+
+
+def fmt_int(n, lang):
+    """Integers: en 1,234,567 / zh 1234567 / de 1.234.567 / fr 1 234 567."""
+    if lang == "en":
+        return group(n, ",")
+    if lang == "zho":
+        return str(n)
+    if lang == "deu":
+        return group(n, ".")
+    return group(n, " ")
+
+
+def fmt_dec(cents_or_tenths, places, lang):
+    """Fixed-point decimal given as an integer count of 10**-places units."""
+    ip, fp = divmod(cents_or_tenths, 10 ** places)
+    frac = str(fp).rjust(places, "0")
+    point = "." if lang in ("en", "zho") else ","
+    return fmt_int(ip, lang) + point + frac
+
+
+# ---------------------------------------------------------------- dates
+WEEKDAYS = {
+    "en": ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"],
+    "zho": ["星期一", "星期二", "星期三", "星期四", "星期五", "星期六", "星期日"],
+    "deu": ["Montag", "Dienstag", "Mittwoch", "Donnerstag", "Freitag", "Samstag", "Sonntag"],
+    "fra": ["lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche"],
+}
+MONTHS = {
+    "en": ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
+           "November", "December"],
+    "deu": ["Januar", "Februar", "März", "April", "Mai", "Juni", "Juli", "August", "September", "Oktober",
+            "November", "Dezember"],
+    "fra": ["janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre", "octobre",
+            "novembre", "décembre"],
+}
+DATE_FORMATS = ["wd_d_m", "d_m", "d_m_y", "wd_d_m_y", "m_d", "m_d_y"]
+
+
+def fmt_date(dt, fmt, lang):
+    wd = WEEKDAYS[lang][dt.weekday()]
+    has_wd = fmt.startswith("wd")
+    has_y = fmt.endswith("_y")
+    if lang == "en":
+        if fmt.startswith("m_d"):
+            s = "%s %d" % (MONTHS["en"][dt.month - 1], dt.day)
+            return s + (", %d" % dt.year if has_y else "")
+        s = "%d %s" % (dt.day, MONTHS["en"][dt.month - 1])
+        if has_y:
+            s += " %d" % dt.year
+        return (wd + " " + s) if has_wd else s
+    if lang == "zho":
+        s = "%d月%d日" % (dt.month, dt.day)
+        if has_y:
+            s = "%d年" % dt.year + s
+        return s + wd if has_wd else s
+    if lang == "deu":
+        s = "%d. %s" % (dt.day, MONTHS["deu"][dt.month - 1])
+        if has_y:
+            s += " %d" % dt.year
+        return (wd + ", " + s) if has_wd else s
+    day = "1er" if dt.day == 1 else str(dt.day)
+    s = "%s %s" % (day, MONTHS["fra"][dt.month - 1])
+    if has_y:
+        s += " %d" % dt.year
+    return (wd + " " + s) if has_wd else s
+
+
+def sample_date(rng, split):
+    while True:
+        dt = datetime.date(2020, 1, 1) + datetime.timedelta(days=rng.randrange(0, 366 * 16))
+        if value_split("date", dt.month, dt.day) == split:
+            return dt
+
+
+# ---------------------------------------------------------------- times
+TIME_FORMATS = ["t24", "t12"]
+
+
+def fmt_time(t, fmt, lang):
+    h, m = t
+    if lang == "en":
+        if fmt == "t24":
+            return "%d:%02d" % (h, m)
+        return "%d:%02d %s" % (h % 12, m, "am" if h < 12 else "pm")
+    if lang == "zho":
+        if fmt == "t24":
+            return "%d:%02d" % (h, m)
+        return "%s%d:%02d" % ("上午" if h < 12 else "下午", h % 12, m)
+    if lang == "deu":
+        return "%d:%02d Uhr" % (h, m)
+    return "%dh%02d" % (h, m)
+
+
+def sample_time(rng, split, fmt):
+    while True:
+        h = rng.randrange(0, 24)
+        if fmt == "t12" and h in (0, 12):
+            continue
+        m = rng.choice([0, 15, 30, 45, rng.randrange(60)])
+        if value_split("time", h, m) == split:
+            return (h, m)
+
+
+# ---------------------------------------------------------------- durations
+# unit: en sg/pl, zh suffix, de nominative sg/pl, de dative sg/pl, fr sg/pl, max n
+DUR_UNITS = {
+    "minute": ("minute", "minutes", "分钟", "Minute", "Minuten", "Minute", "Minuten", "minute", "minutes", 120),
+    "hour": ("hour", "hours", "小时", "Stunde", "Stunden", "Stunde", "Stunden", "heure", "heures", 72),
+    "day": ("day", "days", "天", "Tag", "Tage", "Tag", "Tagen", "jour", "jours", 90),
+    "week": ("week", "weeks", "周", "Woche", "Wochen", "Woche", "Wochen", "semaine", "semaines", 52),
+    "month": ("month", "months", "个月", "Monat", "Monate", "Monat", "Monaten", "mois", "mois", 36),
+}
+DUR_FORMATS = ["minute", "hour", "day", "week", "month", "h_m"]
+
+
+def dur_unit(n, unit, lang, case):
+    u = DUR_UNITS[unit]
+    sg = n == 1
+    if lang == "en":
+        return "%d %s" % (n, u[0] if sg else u[1])
+    if lang == "zho":
+        return "%d%s" % (n, u[2])
+    if lang == "deu":
+        if case == "dat":
+            return "%d %s" % (n, u[5] if sg else u[6])
+        return "%d %s" % (n, u[3] if sg else u[4])
+    return "%d %s" % (n, u[7] if n < 2 else u[8])
+
+
+def fmt_dur(v, lang, case="nom"):
+    if v[0] == "h_m":
+        _, h, m = v
+        a, b = dur_unit(h, "hour", lang, case), dur_unit(m, "minute", lang, case)
+        joiner = {"en": " and ", "zho": "", "deu": " und ", "fra": " et "}[lang]
+        return a + joiner + b
+    return dur_unit(v[1], v[0], lang, case)
+
+
+def sample_dur(rng, split, fmt):
+    while True:
+        if fmt == "h_m":
+            v = ("h_m", rng.randrange(1, 24), rng.randrange(1, 60))
+        else:
+            mx = DUR_UNITS[fmt][9]
+            n = 1 if rng.random() < 0.12 else rng.randrange(1, mx + 1)
+            v = (fmt, n)
+        if value_split("dur", *v) == split:
+            return v
+
+
+# ---------------------------------------------------------------- prices
+CURRENCIES = {  # en prefix, zh suffix, de/fr suffix
+    "EUR": ("€", "欧元", "€"),
+    "USD": ("$", "美元", "$"),
+    "GBP": ("£", "英镑", "£"),
+    "CHF": ("CHF ", "瑞士法郎", "CHF"),
+}
+PRICE_FORMATS = ["EUR", "USD", "GBP", "CHF"]
+
+
+def fmt_price(v, lang):
+    cur, cents, whole = v
+    amount = fmt_int(cents // 100, "en" if lang == "en" else lang) if whole else fmt_dec(cents, 2, lang)
+    en, zh, eu = CURRENCIES[cur]
+    if lang == "en":
+        return en + amount
+    if lang == "zho":
+        return amount + zh
+    return amount + " " + eu
+
+
+def sample_price(rng, split, cur):
+    while True:
+        mag = rng.choice([100, 1000, 10000, 100000, 1000000, 10000000])
+        cents = rng.randrange(1, mag)
+        whole = rng.random() < 0.3
+        if whole:
+            cents = max(100, cents - cents % 100)
+        if value_split("price", cur, cents) == split:
+            return (cur, cents, whole)
+
+
+# ---------------------------------------------------------------- quantities
+# units: en sg, en pl, zh, de, fr sg, fr pl
+UNITS = {
+    "kilogram": ("kilogram", "kilograms", "公斤", "Kilogramm", "kilogramme", "kilogrammes"),
+    "gram": ("gram", "grams", "克", "Gramm", "gramme", "grammes"),
+    "litre": ("litre", "litres", "升", "Liter", "litre", "litres"),
+    "millilitre": ("millilitre", "millilitres", "毫升", "Milliliter", "millilitre", "millilitres"),
+    "metre": ("metre", "metres", "米", "Meter", "mètre", "mètres"),
+    "centimetre": ("centimetre", "centimetres", "厘米", "Zentimeter", "centimètre", "centimètres"),
+    "kilometre": ("kilometre", "kilometres", "公里", "Kilometer", "kilomètre", "kilomètres"),
+}
+ABBR = {"kilogram": "kg", "gram": "g", "litre": "l", "millilitre": "ml", "metre": "m", "centimetre": "cm",
+        "kilometre": "km"}
+# count nouns: en sg, en pl, zh measure word + noun, de sg, de pl, fr sg, fr pl
+NOUNS = {
+    "bottle": ("bottle of water", "bottles of water", "瓶水", "Flasche Wasser", "Flaschen Wasser",
+               "bouteille d'eau", "bouteilles d'eau"),
+    "tea": ("box of tea", "boxes of tea", "盒茶", "Schachtel Tee", "Schachteln Tee", "boîte de thé",
+            "boîtes de thé"),
+    "book": ("book", "books", "本书", "Buch", "Bücher", "livre", "livres"),
+    "shirt": ("shirt", "shirts", "件衬衫", "Hemd", "Hemden", "chemise", "chemises"),
+    "shoes": ("pair of shoes", "pairs of shoes", "双鞋", "Paar Schuhe", "Paar Schuhe", "paire de chaussures",
+              "paires de chaussures"),
+    "cup": ("cup", "cups", "个杯子", "Tasse", "Tassen", "tasse", "tasses"),
+    "umbrella": ("umbrella", "umbrellas", "把雨伞", "Regenschirm", "Regenschirme", "parapluie", "parapluies"),
+    "chair": ("chair", "chairs", "把椅子", "Stuhl", "Stühle", "chaise", "chaises"),
+    "pen": ("pen", "pens", "支笔", "Stift", "Stifte", "stylo", "stylos"),
+    "rice": ("bag of rice", "bags of rice", "袋大米", "Beutel Reis", "Beutel Reis", "sac de riz", "sacs de riz"),
+    "lamp": ("lamp", "lamps", "盏灯", "Lampe", "Lampen", "lampe", "lampes"),
+    "table": ("table", "tables", "张桌子", "Tisch", "Tische", "table", "tables"),
+    "bicycle": ("bicycle", "bicycles", "辆自行车", "Fahrrad", "Fahrräder", "vélo", "vélos"),
+    "apple": ("apple", "apples", "个苹果", "Apfel", "Äpfel", "pomme", "pommes"),
+    "ticket": ("ticket", "tickets", "张票", "Ticket", "Tickets", "billet", "billets"),
+}
+QTY_FORMATS = ["unit_word", "unit_abbr", "noun"]
+
+
+def fmt_qty(v, lang):
+    kind, name, amount, places = v
+    num = fmt_dec(amount, places, lang) if places else fmt_int(amount, lang)
+    if kind == "noun":
+        e = NOUNS[name]
+        sg = amount == 1
+        if lang == "en":
+            return "%s %s" % (num, e[0] if sg else e[1])
+        if lang == "zho":
+            return num + e[2]
+        if lang == "deu":
+            return "%s %s" % (num, e[3] if sg else e[4])
+        return "%s %s" % (num, e[5] if amount < 2 else e[6])
+    u = UNITS[name]
+    value = amount / (10 ** places)
+    if lang == "zho":
+        return num + u[2]
+    if kind == "unit_abbr":
+        return "%s %s" % (num, ABBR[name])
+    if lang == "en":
+        return "%s %s" % (num, u[0] if (value == 1 and not places) else u[1])
+    if lang == "deu":
+        return "%s %s" % (num, u[3])
+    return "%s %s" % (num, u[4] if value < 2 else u[5])
+
+
+def sample_qty(rng, split, fmt):
+    while True:
+        if fmt == "noun":
+            name = rng.choice(sorted(NOUNS))
+            amount = 1 if rng.random() < 0.15 else rng.randrange(1, rng.choice([10, 100, 1000, 100000]))
+            places = 0
+        else:
+            name = rng.choice(sorted(UNITS))
+            places = rng.choice([0, 0, 1, 2])
+            if places == 0:
+                amount = 1 if rng.random() < 0.1 else rng.randrange(1, rng.choice([10, 100, 1000, 10000]))
+            else:
+                amount = rng.randrange(1, rng.choice([10, 100, 1000, 10000]) * 10 ** places)
+        if value_split("qty", name, amount, places) == split:
+            return (fmt, name, amount, places)
+
+
+# ---------------------------------------------------------------- ordinals
+EN_ORD_WORDS = ["first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth"]
+
+
+def en_ord(n):
+    if n % 100 in (11, 12, 13):
+        return "%dth" % n
+    return "%d%s" % (n, {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th"))
+
+
+# name: en (with {o}), zh (with {n}), de (with {n}), fr (with {o}), fr gender
+ORD_NOUNS = {
+    "order": ("your {o} order", "您的第{n}个订单", "Ihre {n}. Bestellung", "votre {o} commande", "f"),
+    "floor": ("the {o} floor", "{n}楼", "der {n}. Stock", "le {o} étage", "m"),
+    "item": ("the {o} item", "第{n}件商品", "der {n}. Artikel", "le {o} article", "m"),
+    "place": ("{o} place", "第{n}名", "{n}. Platz", "{o} place", "f"),
+    "row": ("the {o} row", "第{n}排", "die {n}. Reihe", "la {o} rangée", "f"),
+    "week": ("the {o} week", "第{n}周", "die {n}. Woche", "la {o} semaine", "f"),
+    "anniversary": ("our {o} anniversary", "我们的{n}周年", "unser {n}. Jubiläum", "notre {o} anniversaire", "m"),
+    "customer": ("you are our {o} customer", "您是我们的第{n}位顾客", "Sie sind unser {n}. Kunde",
+                 "vous êtes notre {o} client", "m"),
+}
+ORD_FORMATS = ["digits", "words"]
+
+
+def fmt_ord(v, lang):
+    fmt, noun, n = v
+    e = ORD_NOUNS[noun]
+    if lang == "en":
+        o = EN_ORD_WORDS[n - 1] if fmt == "words" else en_ord(n)
+        return e[0].format(o=o)
+    if lang == "zho":
+        return e[1].format(n=n)
+    if lang == "deu":
+        return e[2].format(n=n)
+    o = ("1er" if e[4] == "m" else "1re") if n == 1 else "%de" % n
+    return e[3].format(o=o)
+
+
+def sample_ord(rng, split, fmt):
+    while True:
+        noun = rng.choice(sorted(ORD_NOUNS))
+        n = rng.randrange(1, 11) if fmt == "words" else (rng.randrange(1, 31) if rng.random() < 0.5
+                                                          else rng.randrange(1, 1000))
+        if value_split("ord", noun, n) == split:
+            return (fmt, noun, n)
+
+
+# ---------------------------------------------------------------- counts (shop phrases)
+COUNT_FORMATS = ["small", "large"]
+
+
+def sample_count(rng, split, fmt):
+    while True:
+        if fmt == "small":
+            n = 1 if rng.random() < 0.2 else rng.randrange(1, 100)
+        else:
+            n = rng.randrange(100, rng.choice([1000, 100000, 10000000]))
+        if value_split("count", n) == split:
+            return n
+
+
+# ---------------------------------------------------------------- frames
+# Each frame: (name, formats, render(values, lang) -> str, sampler(rng, split, fmt) -> values)
+def L(en, zh, de, fr):
+    return {"en": en, "zho": zh, "deu": de, "fra": fr}
+
+
+def date_frames():
+    texts = [
+        L("{d}", "{d}", "{d}", "{d}"),
+        L("delivery on {d}", "{d}送达", "Lieferung am {d}", "livraison le {d}"),
+        L("arrives on {d}", "预计{d}到达", "kommt am {d} an", "arrive le {d}"),
+        L("ordered on {d}", "下单于{d}", "bestellt am {d}", "commandé le {d}"),
+        L("your order was shipped on {d}", "您的订单已于{d}发货", "Ihre Bestellung wurde am {d} versandt",
+          "votre commande a été expédiée le {d}"),
+        L("offer valid until {d}", "优惠有效期至{d}", "Angebot gültig bis {d}", "offre valable jusqu'au {d}"),
+        L("returns accepted until {d}", "退货截止日期为{d}", "Rückgabe bis {d} möglich",
+          "retours acceptés jusqu'au {d}"),
+        L("next delivery slot: {d}", "下一个配送时段：{d}", "nächster Liefertermin: {d}",
+          "prochain créneau de livraison : {d}"),
+    ]
+    out = []
+    for i, t in enumerate(texts):
+        def render(v, lang, t=t):
+            dt, fmt = v
+            return t[lang].format(d=fmt_date(dt, fmt, lang))
+
+        def sampler(rng, split, fmt):
+            return (sample_date(rng, split), fmt)
+        out.append(("date%d" % i, DATE_FORMATS, render, sampler))
+    return out
+
+
+def time_frames():
+    texts = [
+        L("{t}", "{t}", "{t}", "{t}"),
+        L("pickup at {t}", "{t}取货", "Abholung um {t}", "retrait à {t}"),
+        L("the shop opens at {t}", "商店{t}开门", "der Laden öffnet um {t}", "le magasin ouvre à {t}"),
+        L("the shop closes at {t}", "商店{t}关门", "der Laden schließt um {t}", "le magasin ferme à {t}"),
+        L("order before {t} for same-day delivery", "{t}前下单可当日送达",
+          "bis {t} bestellen für Lieferung am selben Tag", "commandez avant {t} pour une livraison le jour même"),
+        L("your call is scheduled for {t}", "您的通话安排在{t}", "Ihr Anruf ist für {t} geplant",
+          "votre appel est prévu à {t}"),
+    ]
+    out = []
+    for i, t in enumerate(texts):
+        def render(v, lang, t=t):
+            tm, fmt = v
+            return t[lang].format(t=fmt_time(tm, fmt, lang))
+
+        def sampler(rng, split, fmt):
+            return (sample_time(rng, split, fmt), fmt)
+        out.append(("time%d" % i, TIME_FORMATS, render, sampler))
+    return out
+
+
+def datetime_frames():
+    texts = [
+        L("delivery on {d} at {t}", "{d} {t}送达", "Lieferung am {d} um {t}", "livraison le {d} à {t}"),
+        L("your appointment is on {d} at {t}", "您的预约时间为{d} {t}", "Ihr Termin ist am {d} um {t}",
+          "votre rendez-vous est le {d} à {t}"),
+        L("pickup on {d} from {t}", "{d} {t}起可取货", "Abholung am {d} ab {t}", "retrait le {d} à partir de {t}"),
+    ]
+    fmts = ["%s+%s" % (a, b) for a in ["wd_d_m", "d_m", "m_d"] for b in TIME_FORMATS]
+    out = []
+    for i, t in enumerate(texts):
+        def render(v, lang, t=t):
+            dt, tm, fmt = v
+            dfmt, tfmt = fmt.split("+")
+            return t[lang].format(d=fmt_date(dt, dfmt, lang), t=fmt_time(tm, tfmt, lang))
+
+        def sampler(rng, split, fmt):
+            return (sample_date(rng, split), sample_time(rng, split, fmt.split("+")[1]), fmt)
+        out.append(("datetime%d" % i, fmts, render, sampler))
+    return out
+
+
+def duration_frames():
+    texts = [  # (frame, German case)
+        (L("{u}", "{u}", "{u}", "{u}"), "nom"),
+        (L("your order ships in {u}", "您的订单将在{u}内发货", "Ihre Bestellung wird in {u} versandt",
+           "votre commande sera expédiée dans {u}"), "dat"),
+        (L("delivery takes {u}", "配送需要{u}", "die Lieferung dauert {u}", "la livraison prend {u}"), "nom"),
+        (L("ready in {u}", "{u}后准备好", "fertig in {u}", "prêt dans {u}"), "dat"),
+        (L("free returns within {u}", "{u}内免费退货", "kostenlose Rückgabe innerhalb von {u}",
+           "retours gratuits sous {u}"), "dat"),
+        (L("estimated wait: {u}", "预计等待时间：{u}", "voraussichtliche Wartezeit: {u}",
+           "temps d'attente estimé : {u}"), "nom"),
+    ]
+    out = []
+    for i, (t, case) in enumerate(texts):
+        def render(v, lang, t=t, case=case):
+            return t[lang].format(u=fmt_dur(v, lang, case))
+        out.append(("dur%d" % i, DUR_FORMATS, render, sample_dur))
+    return out
+
+
+def price_frames():
+    texts = [
+        L("{p}", "{p}", "{p}", "{p}"),
+        L("total: {p}", "合计：{p}", "Gesamt: {p}", "total : {p}"),
+        L("free delivery on orders over {p}", "订单满{p}免运费", "kostenloser Versand ab {p}",
+          "livraison gratuite dès {p} d'achat"),
+        L("you save {p}", "您节省了{p}", "Sie sparen {p}", "vous économisez {p}"),
+        L("now only {p}", "现价仅{p}", "jetzt nur {p}", "maintenant seulement {p}"),
+        L("shipping costs {p}", "运费为{p}", "der Versand kostet {p}", "la livraison coûte {p}"),
+    ]
+    out = []
+    for i, t in enumerate(texts):
+        def render(v, lang, t=t):
+            return t[lang].format(p=fmt_price(v, lang))
+        out.append(("price%d" % i, PRICE_FORMATS, render, sample_price))
+    return out
+
+
+def qty_frames():
+    texts = [
+        L("{q}", "{q}", "{q}", "{q}"),
+        L("add {q} to your basket", "将{q}加入购物车", "{q} in den Warenkorb legen", "ajouter {q} au panier"),
+        L("only {q} left in stock", "库存仅剩{q}", "nur noch {q} auf Lager", "plus que {q} en stock"),
+        L("you ordered {q}", "您订购了{q}", "Sie haben {q} bestellt", "vous avez commandé {q}"),
+    ]
+    out = []
+    for i, t in enumerate(texts):
+        def render(v, lang, t=t):
+            return t[lang].format(q=fmt_qty(v, lang))
+        out.append(("qty%d" % i, QTY_FORMATS, render, sample_qty))
+    return out
+
+
+def ord_frames():
+    texts = [
+        L("{x}", "{x}", "{x}", "{x}"),
+        L("this is {x}", "这是{x}", "das ist {x}", "c'est {x}"),
+    ]
+    out = []
+    for i, t in enumerate(texts):
+        def render(v, lang, t=t):
+            return t[lang].format(x=fmt_ord(v, lang))
+        out.append(("ord%d" % i, ORD_FORMATS, render, sample_ord))
+    return out
+
+
+def count_frames():
+    # en sg/pl, zh, de sg/pl, fr sg/pl ({n} is the formatted count)
+    texts = [
+        ("{n} item in your basket", "{n} items in your basket", "购物车中有{n}件商品",
+         "{n} Artikel in Ihrem Warenkorb", "{n} Artikel in Ihrem Warenkorb",
+         "{n} article dans votre panier", "{n} articles dans votre panier"),
+        ("{n} item selected", "{n} items selected", "已选择{n}件商品", "{n} Artikel ausgewählt",
+         "{n} Artikel ausgewählt", "{n} article sélectionné", "{n} articles sélectionnés"),
+        ("{n} item added to your basket", "{n} items added to your basket", "已将{n}件商品加入购物车",
+         "{n} Artikel zum Warenkorb hinzugefügt", "{n} Artikel zum Warenkorb hinzugefügt",
+         "{n} article ajouté au panier", "{n} articles ajoutés au panier"),
+        ("{n} new message", "{n} new messages", "{n}条新消息", "{n} neue Nachricht", "{n} neue Nachrichten",
+         "{n} nouveau message", "{n} nouveaux messages"),
+        ("{n} open order", "{n} open orders", "{n}个未完成订单", "{n} offene Bestellung", "{n} offene Bestellungen",
+         "{n} commande en cours", "{n} commandes en cours"),
+        ("{n} customer", "{n} customers", "{n}位顾客", "{n} Kunde", "{n} Kunden", "{n} client", "{n} clients"),
+        ("{n} review", "{n} reviews", "{n}条评价", "{n} Bewertung", "{n} Bewertungen", "{n} avis", "{n} avis"),
+        ("{n} person viewed this item", "{n} people viewed this item", "{n}人浏览过此商品",
+         "{n} Person hat diesen Artikel angesehen", "{n} Personen haben diesen Artikel angesehen",
+         "{n} personne a consulté cet article", "{n} personnes ont consulté cet article"),
+        ("{n} point", "{n} points", "{n}积分", "{n} Punkt", "{n} Punkte", "{n} point", "{n} points"),
+    ]
+    out = []
+    for i, t in enumerate(texts):
+        def render(n, lang, t=t):
+            sg = n == 1
+            if lang == "en":
+                return (t[0] if sg else t[1]).format(n=fmt_int(n, "en"))
+            if lang == "zho":
+                return t[2].format(n=fmt_int(n, lang))
+            if lang == "deu":
+                return (t[3] if sg else t[4]).format(n=fmt_int(n, lang))
+            return (t[5] if n < 2 else t[6]).format(n=fmt_int(n, lang))
+        out.append(("count%d" % i, COUNT_FORMATS, render, sample_count))
+    return out
+
+
+def number_frames():
+    texts = [
+        L("{x}", "{x}", "{x}", "{x}"),
+        L("rated {x} out of 5", "评分{x}（满分5分）", "mit {x} von 5 bewertet", "noté {x} sur 5"),
+        L("discount of {x} percent", "折扣{x}%", "Rabatt von {x} Prozent", "remise de {x} pour cent"),
+    ]
+    fmts = ["int", "dec1"]
+
+    def sampler(rng, split, fmt):
+        while True:
+            if fmt == "int":
+                v = ("int", rng.randrange(0, rng.choice([10, 100, 1000, 100000, 10000000])))
+            else:
+                v = ("dec1", rng.randrange(0, rng.choice([100, 1000, 100000])))
+            if value_split("num", *v) == split:
+                return v
+    out = []
+    for i, t in enumerate(texts):
+        def render(v, lang, t=t, i=i):
+            kind, n = v
+            x = fmt_int(n, lang) if kind == "int" else fmt_dec(n, 1, lang)
+            return t[lang].format(x=x)
+
+        def samp(rng, split, fmt, i=i):
+            # ratings and percentages stay in a plausible range
+            while True:
+                v = sampler(rng, split, fmt)
+                if i == 1 and not ((v[0] == "int" and 0 <= v[1] <= 5) or (v[0] == "dec1" and v[1] <= 50)):
+                    continue
+                if i == 2 and not ((v[0] == "int" and 1 <= v[1] <= 90) or (v[0] == "dec1" and 1 <= v[1] <= 900)):
+                    continue
+                return v
+        out.append(("num%d" % i, fmts, render, samp))
+    return out
+
+
+CATEGORIES = {
+    "date": date_frames(),
+    "time": time_frames(),
+    "datetime": datetime_frames(),
+    "duration": duration_frames(),
+    "price": price_frames(),
+    "quantity": qty_frames(),
+    "ordinal": ord_frames(),
+    "count": count_frames(),
+    "number": number_frames(),
+}
+CAT_WEIGHTS = {"date": 3, "time": 2, "datetime": 2, "duration": 3, "price": 3, "quantity": 3, "ordinal": 2,
+               "count": 3, "number": 2}
+
+
+def template_splits():
+    """(category, frame, format) -> 'train'|'test'. Every frame and every format keeps >= 1 training template."""
+    split = {}
+    for cat, frames in CATEGORIES.items():
+        combos = [(cat, f[0], fmt) for f in frames for fmt in f[1]]
+        for c in combos:
+            split[c] = "test" if h100("template", *c) < 25 else "train"
+        for f in frames:  # every frame keeps a training format
+            mine = [c for c in combos if c[1] == f[0]]
+            if all(split[c] == "test" for c in mine):
+                split[mine[0]] = "train"
+        fmts = sorted({c[2] for c in combos})
+        for fmt in fmts:
+            mine = [c for c in combos if c[2] == fmt]
+            if all(split[c] == "test" for c in mine):
+                split[mine[-1]] = "train"
+        if not any(split[c] == "test" for c in combos):  # every category has a held-out template
+            for c in combos:
+                f_train = sum(split[d] == "train" for d in combos if d[1] == c[1])
+                m_train = sum(split[d] == "train" for d in combos if d[2] == c[2])
+                if f_train > 1 and m_train > 1:
+                    split[c] = "test"
+                    break
+    return split
+
+
+def generate(split, n, seed, lang_list=LANGS):
+    rng = random.Random(seed)
+    tsplit = template_splits()
+    pools = {}
+    for cat, frames in CATEGORIES.items():
+        pools[cat] = [(f, fmt) for f in frames for fmt in f[1] if tsplit[(cat, f[0], fmt)] == split]
+    cats = [c for c in CATEGORIES if pools[c]]
+    weights = [CAT_WEIGHTS[c] for c in cats]
+    out = []
+    for _ in range(n):
+        cat = rng.choices(cats, weights)[0]
+        (name, _fmts, render, sampler), fmt = rng.choice(pools[cat])
+        v = sampler(rng, split, fmt)
+        src = render(v, "en")
+        lang = rng.choice(lang_list)
+        out.append({"source": ">>%s<< %s" % (lang, src), "target_lang": lang, "reference": render(v, lang),
+                    "category": cat, "template": "%s/%s" % (name, fmt)})
+    return out
+
+
+def main():
+    out_dir = sys.argv[1]
+    n_train = int(sys.argv[2]) if len(sys.argv) > 2 else 300000
+    os.makedirs(out_dir, exist_ok=True)
+    train = generate("train", n_train, seed=1234)
+    with open(os.path.join(out_dir, "train.jsonl"), "w", encoding="utf-8") as f:
+        for r in train:
+            f.write(json.dumps(r, ensure_ascii=False) + "\n")
+    held = []
+    for i, lang in enumerate(LANGS):
+        held += generate("test", 300, seed=9000 + i, lang_list=[lang])
+    with open(os.path.join(out_dir, "heldout.jsonl"), "w", encoding="utf-8") as f:
+        for r in held:
+            f.write(json.dumps({"source": r["source"], "target_lang": r["target_lang"],
+                                "reference": r["reference"], "category": r["category"],
+                                "template": r["template"]}, ensure_ascii=False) + "\n")
+    ts = template_splits()
+    print("templates: train %d, test %d" % (sum(v == "train" for v in ts.values()),
+                                            sum(v == "test" for v in ts.values())))
+    print("train rows %d, heldout rows %d" % (len(train), len(held)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,75 @@
+import type { Context, ErrorHandler, MiddlewareHandler, NotFoundHandler } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import { HTTPException } from "hono/http-exception";
+import type { ZodType, z } from "zod";
+import { DEFAULT_MAX_BODY_BYTES, type AppEnv, positiveNumber } from "./env.js";
+import { ApiError } from "./errors.js";
+
+/** Parses a JSON body once, at the edge of the app: bytes, then UTF-8, then JSON, then the schema. */
+export async function readJson<S extends ZodType>(c: Context<AppEnv>, schema: S): Promise<z.infer<S>> {
+  const bytes = new Uint8Array(await c.req.arrayBuffer());
+  if (bytes.byteLength === 0) {
+    throw new ApiError(400, "The request body is empty; send a JSON object.", "invalid_json");
+  }
+  let text: string;
+  try {
+    text = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(bytes);
+  } catch {
+    throw new ApiError(400, "The request body is not valid UTF-8.", "invalid_utf8");
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    const detail = error instanceof Error ? error.message : "";
+    throw new ApiError(400, `The request body is not valid JSON: ${detail}`, "invalid_json");
+  }
+  const result = schema.safeParse(value);
+  if (!result.success) {
+    const issue = result.error.issues[0];
+    const param = issue && issue.path.length > 0 ? formatPath(issue.path) : null;
+    const message = issue ? `${param ?? "body"}: ${issue.message}` : "Invalid request body.";
+    throw new ApiError(400, message, "invalid_value", param);
+  }
+  return result.data;
+}
+
+function formatPath(path: readonly PropertyKey[]): string {
+  return path
+    .map((part, index) =>
+      typeof part === "number" ? `[${part}]` : `${index === 0 ? "" : "."}${String(part)}`,
+    )
+    .join("");
+}
+
+export const limitBody: MiddlewareHandler<AppEnv> = (c, next) => {
+  const maxSize = positiveNumber(c.env.MAX_BODY_BYTES, DEFAULT_MAX_BODY_BYTES);
+  return bodyLimit({
+    maxSize,
+    onError: (ctx) =>
+      ctx.json(
+        new ApiError(
+          413,
+          `The request body is larger than the limit of ${maxSize} bytes.`,
+          "body_too_large",
+        ).toBody(),
+        413,
+      ),
+  })(c, next);
+};
+
+export const onError: ErrorHandler<AppEnv> = (error, c) => {
+  if (error instanceof ApiError) return c.json(error.toBody(), error.status);
+  if (error instanceof HTTPException && error.status < 500) {
+    return c.json(new ApiError(400, error.message || "Bad request.", "bad_request").toBody(), 400);
+  }
+  console.error(error);
+  const internal = new ApiError(500, "The server failed to handle the request.", "internal_error");
+  return c.json(internal.toBody(), 500);
+};
+
+export const onNotFound: NotFoundHandler<AppEnv> = (c) =>
+  c.json(
+    new ApiError(404, `No route for ${c.req.method} ${new URL(c.req.url).pathname}.`, "unknown_route").toBody(),
+    404,
+  );

@@ -1,0 +1,43 @@
+import { Hono } from "hono";
+import { timing } from "hono/timing";
+import { type AppEnv, DEFAULT_BUDGET_MB, type Env, positiveNumber } from "./env.js";
+import { limitBody, onError, onNotFound } from "./http.js";
+import { health } from "./routes/health.js";
+import { models } from "./routes/models.js";
+import { oip } from "./routes/oip.js";
+import { stats } from "./routes/stats.js";
+import { startOrtInWorkerd } from "./runtime/ort-workerd.js";
+import { ModelRegistry } from "./runtime/registry.js";
+
+/**
+ * The one piece of global state: this isolate's registry (loaded sessions, manifests, counters).
+ * Created on the first request, because bindings arrive with requests and workerd forbids
+ * most work at global scope.
+ */
+let registry: ModelRegistry | undefined;
+
+function registryFor(env: Env): ModelRegistry {
+  registry ??= new ModelRegistry({
+    store: env.MODELS,
+    startOrt: startOrtInWorkerd,
+    budgetBytes: positiveNumber(env.MODEL_MEMORY_BUDGET_MB, DEFAULT_BUDGET_MB) * 1024 * 1024,
+  });
+  return registry;
+}
+
+const app = new Hono<AppEnv>();
+app.onError(onError);
+app.notFound(onNotFound);
+app.use("*", async (c, next) => {
+  c.set("registry", registryFor(c.env));
+  await next();
+});
+app.use("*", limitBody);
+app.use("/v2/models/*", timing({ total: true }));
+
+app.route("/", health);
+app.route("/", models);
+app.route("/", stats);
+app.route("/", oip);
+
+export default app;

@@ -1,0 +1,35 @@
+import { Hono } from "hono";
+import type { AppEnv } from "../env.js";
+import { type Manifest, onnxFiles, totalSize, variantName } from "../runtime/manifest.js";
+import type { ModelRegistry } from "../runtime/registry.js";
+
+/** OpenAI's model list, with what this service adds: task, size, variants, loaded here or not. */
+export const models = new Hono<AppEnv>()
+  .get("/v1/models", async (c) => {
+    const registry = c.get("registry");
+    const manifests = await registry.list();
+    return c.json({ object: "list", data: manifests.map((m) => describeModel(registry, m)) });
+  })
+  .get("/v1/models/:id", async (c) => {
+    const registry = c.get("registry");
+    return c.json(describeModel(registry, await registry.manifest(c.req.param("id"))));
+  });
+
+function describeModel(registry: ModelRegistry, manifest: Manifest) {
+  const variants = onnxFiles(manifest).map((file) => ({
+    name: variantName(file.path),
+    size_bytes: file.size,
+    memory_bytes: file.onnx?.memory_bytes,
+    loaded: registry.isLoaded(manifest, file),
+  }));
+  return {
+    id: manifest.id,
+    object: "model",
+    created: Math.floor(Date.parse(manifest.created_at) / 1000) || 0,
+    owned_by: "edge-inference",
+    task: manifest.task,
+    size_bytes: totalSize(manifest),
+    loaded: variants.some((variant) => variant.loaded),
+    variants,
+  };
+}

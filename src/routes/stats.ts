@@ -1,0 +1,17 @@
+import { Hono } from "hono";
+import type { AppEnv } from "../env.js";
+
+/** What this isolate holds: cached models, ORT's wasm memory, cache and store counters. */
+export const stats = new Hono<AppEnv>().get("/v1/stats", async (c) => {
+  const registry = c.get("registry");
+  const runtime = await registry.runtime();
+  const cache = registry.cache.stats();
+  return c.json({
+    ort: { wasm_memory_bytes: runtime.wasmMemoryBytes() },
+    cache,
+    store: {
+      bytes_read: registry.store.bytesRead,
+      reads: Object.fromEntries(registry.store.reads),
+    },
+  });
+});

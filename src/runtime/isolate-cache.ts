@@ -1,0 +1,197 @@
+import { ApiError } from "../errors.js";
+
+/**
+ * The deliberate per-isolate state: loaded things kept between requests, under a memory budget.
+ *
+ * - One load in flight per key, however many requests ask at once.
+ * - A failed load is never cached: the next request tries again.
+ * - Costs are reserved before loading, so concurrent loads cannot overshoot the budget together,
+ *   and least recently used entries that nobody is using are evicted to make room.
+ * - Something that can never fit is refused before its loader runs (before any bytes are read).
+ */
+export interface Loaded<T> {
+  value: T;
+  /** The cost measured while loading, when it differs from the estimate. */
+  measuredCost?: number;
+}
+
+export interface CacheRequest<T> {
+  key: string;
+  estimatedCost: number;
+  load: () => Promise<Loaded<T>>;
+  dispose: (value: T) => void | Promise<void>;
+}
+
+export interface Lease<T> {
+  value: T;
+  /** Whether this request found the value already loaded (or loading). */
+  hit: boolean;
+  release(): void;
+}
+
+interface Entry {
+  key: string;
+  cost: number;
+  users: number;
+  lastUsed: number;
+  ready: Promise<unknown>;
+  loaded: boolean;
+  loadedAt?: string;
+  loadMs?: number;
+  dispose: () => void | Promise<void>;
+}
+
+export interface CacheStats {
+  budget_bytes: number;
+  used_bytes: number;
+  hits: number;
+  misses: number;
+  evictions: number;
+  entries: { key: string; cost_bytes: number; loaded_at?: string; load_ms?: number }[];
+}
+
+export class IsolateCache {
+  private readonly entries = new Map<string, Entry>();
+  private clock = 0;
+  private hits = 0;
+  private misses = 0;
+  private evictions = 0;
+
+  constructor(readonly budgetBytes: number) {}
+
+  async acquire<T>(request: CacheRequest<T>): Promise<Lease<T>> {
+    const existing = this.entries.get(request.key);
+    if (existing) {
+      this.hits += 1;
+      existing.users += 1;
+      existing.lastUsed = ++this.clock;
+      try {
+        const value = (await existing.ready) as T;
+        return this.lease(existing, value, true);
+      } catch (error) {
+        existing.users -= 1;
+        throw error;
+      }
+    }
+    this.misses += 1;
+    this.makeRoom(request.key, request.estimatedCost);
+    const entry: Entry = {
+      key: request.key,
+      cost: request.estimatedCost,
+      users: 1,
+      lastUsed: ++this.clock,
+      ready: Promise.resolve(),
+      loaded: false,
+      dispose: () => undefined,
+    };
+    const started = Date.now();
+    const ready = request.load().then(
+      (loaded) => {
+        entry.loaded = true;
+        entry.cost = Math.max(entry.cost, loaded.measuredCost ?? 0);
+        entry.loadMs = Date.now() - started;
+        entry.loadedAt = new Date().toISOString();
+        entry.dispose = () => request.dispose(loaded.value);
+        return loaded.value;
+      },
+      (error: unknown) => {
+        this.entries.delete(request.key);
+        throw error;
+      },
+    );
+    entry.ready = ready;
+    this.entries.set(request.key, entry);
+    try {
+      return this.lease(entry, await ready, false);
+    } catch (error) {
+      entry.users -= 1;
+      throw error;
+    }
+  }
+
+  /** Refuses, before anything is read, a set of things whose total can never fit. */
+  assertCanFit(what: string, cost: number): void {
+    if (cost > this.budgetBytes) {
+      throw new ApiError(
+        400,
+        `${what} needs about ${mb(cost)} of memory, more than this isolate's model budget of ${mb(this.budgetBytes)}; it cannot be loaded here.`,
+        "model_too_large",
+        "model",
+      );
+    }
+  }
+
+  has(key: string): boolean {
+    return this.entries.get(key)?.loaded ?? false;
+  }
+
+  /** Drops an idle entry (for example after its model was pushed again). */
+  async drop(key: string): Promise<void> {
+    const entry = this.entries.get(key);
+    if (!entry || entry.users > 0 || !entry.loaded) return;
+    this.entries.delete(key);
+    await entry.dispose();
+  }
+
+  stats(): CacheStats {
+    return {
+      budget_bytes: this.budgetBytes,
+      used_bytes: this.usedBytes(),
+      hits: this.hits,
+      misses: this.misses,
+      evictions: this.evictions,
+      entries: [...this.entries.values()]
+        .filter((entry) => entry.loaded)
+        .map((entry) => ({
+          key: entry.key,
+          cost_bytes: entry.cost,
+          loaded_at: entry.loadedAt,
+          load_ms: entry.loadMs,
+        })),
+    };
+  }
+
+  private usedBytes(): number {
+    let used = 0;
+    for (const entry of this.entries.values()) used += entry.cost;
+    return used;
+  }
+
+  private makeRoom(key: string, cost: number): void {
+    this.assertCanFit(key, cost);
+    const idle = [...this.entries.values()]
+      .filter((entry) => entry.loaded && entry.users === 0)
+      .sort((a, b) => a.lastUsed - b.lastUsed);
+    while (this.usedBytes() + cost > this.budgetBytes) {
+      const victim = idle.shift();
+      if (!victim) {
+        throw new ApiError(
+          503,
+          `Loading ${key} needs ${mb(cost)} but ${mb(this.usedBytes())} of the ${mb(this.budgetBytes)} budget is in use by running requests; retry shortly.`,
+          "memory_busy",
+        );
+      }
+      this.entries.delete(victim.key);
+      this.evictions += 1;
+      void victim.dispose();
+    }
+  }
+
+  private lease<T>(entry: Entry, value: T, hit: boolean): Lease<T> {
+    let released = false;
+    return {
+      value,
+      hit,
+      release: () => {
+        if (released) return;
+        released = true;
+        entry.users -= 1;
+        entry.lastUsed = ++this.clock;
+      },
+    };
+  }
+}
+
+function mb(bytes: number): string {
+  return `${(bytes / 1024 / 1024).toFixed(1)} MB`;
+}

@@ -1,0 +1,195 @@
+import { ApiError, modelNotFound } from "../errors.js";
+import { type Lease, IsolateCache } from "./isolate-cache.js";
+import {
+  findFile,
+  isValidModelId,
+  MANIFEST_FILE,
+  type Manifest,
+  type ManifestFile,
+  manifestSchema,
+  MODELS_PREFIX,
+  modelKey,
+} from "./manifest.js";
+import type { OrtRuntime } from "./ort.js";
+import { ModelSession, describeValues } from "./session.js";
+import { CountingStore, type ObjectStore } from "./store.js";
+
+export interface RegistryOptions {
+  store: ObjectStore;
+  startOrt: () => Promise<OrtRuntime>;
+  budgetBytes: number;
+  /** How long a manifest read from the store is trusted before it is read again. */
+  manifestTtlMs?: number;
+}
+
+interface CachedManifest {
+  readAt: number;
+  manifest: Promise<Manifest>;
+}
+
+/**
+ * Models in the store and what this isolate has loaded of them. Sessions are cached under
+ * `<id>/<path>@<sha256>`, so a model pushed again is loaded afresh and the old version simply
+ * ages out of the LRU.
+ */
+export class ModelRegistry {
+  readonly store: CountingStore;
+  readonly cache: IsolateCache;
+  private readonly manifests = new Map<string, CachedManifest>();
+  private readonly manifestTtlMs: number;
+
+  constructor(private readonly options: RegistryOptions) {
+    this.store = new CountingStore(options.store);
+    this.cache = new IsolateCache(options.budgetBytes);
+    this.manifestTtlMs = options.manifestTtlMs ?? 30_000;
+  }
+
+  runtime(): Promise<OrtRuntime> {
+    return this.options.startOrt();
+  }
+
+  /** The manifest of a model, or a 404 (a 400 for an id that is not a valid model id). */
+  manifest(id: string): Promise<Manifest> {
+    if (!isValidModelId(id)) {
+      return Promise.reject(
+        new ApiError(
+          400,
+          `'${truncate(id)}' is not a valid model id: use letters, digits, '.', '_' and '-' (no '/' or '..').`,
+          "invalid_model_id",
+          "model",
+        ),
+      );
+    }
+    const cached = this.manifests.get(id);
+    if (cached && Date.now() - cached.readAt < this.manifestTtlMs) return cached.manifest;
+    const manifest = this.readManifest(id);
+    this.manifests.set(id, { readAt: Date.now(), manifest });
+    manifest.catch(() => this.manifests.delete(id));
+    return manifest;
+  }
+
+  async list(): Promise<Manifest[]> {
+    const ids: string[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await this.store.list({ prefix: MODELS_PREFIX, delimiter: "/", cursor });
+      for (const prefix of page.delimitedPrefixes) {
+        const id = prefix.slice(MODELS_PREFIX.length, -1);
+        if (isValidModelId(id)) ids.push(id);
+      }
+      cursor = page.truncated ? page.cursor : undefined;
+    } while (cursor);
+    const manifests = await Promise.all(ids.map((id) => this.manifest(id).catch(() => undefined)));
+    return manifests.filter((manifest): manifest is Manifest => manifest !== undefined);
+  }
+
+  /** Reads a file of a model and checks it against the manifest's sha256. */
+  async readFile(manifest: Manifest, path: string): Promise<Uint8Array> {
+    const file = findFile(manifest, path);
+    if (!file) {
+      throw new ApiError(
+        400,
+        `The model '${manifest.id}' has no file '${path}'.`,
+        "model_file_missing",
+        "model",
+      );
+    }
+    return this.readVerified(manifest.id, file);
+  }
+
+  async readText(manifest: Manifest, path: string): Promise<string> {
+    return new TextDecoder().decode(await this.readFile(manifest, path));
+  }
+
+  sessionKey(manifest: Manifest, file: ManifestFile): string {
+    return `${manifest.id}/${file.path}@${file.sha256.slice(0, 12)}`;
+  }
+
+  isLoaded(manifest: Manifest, file: ManifestFile): boolean {
+    return this.cache.has(this.sessionKey(manifest, file));
+  }
+
+  /** An ORT session for one ONNX file of a model, loaded once per isolate and leased per request. */
+  session(manifest: Manifest, file: ManifestFile): Promise<Lease<ModelSession>> {
+    const onnx = file.onnx;
+    if (!onnx) {
+      return Promise.reject(
+        new ApiError(400, `'${file.path}' is not an ONNX file.`, "invalid_value", "model"),
+      );
+    }
+    return this.cache.acquire({
+      key: this.sessionKey(manifest, file),
+      estimatedCost: onnx.memory_bytes,
+      load: async () => {
+        const bytes = await this.readVerified(manifest.id, file);
+        const runtime = await this.runtime();
+        const before = runtime.wasmMemoryBytes();
+        const session = await runtime.ort.InferenceSession.create(bytes, {
+          executionProviders: ["wasm"],
+          graphOptimizationLevel: "all",
+        });
+        const grown = runtime.wasmMemoryBytes() - before;
+        return {
+          value: new ModelSession(
+            file.path,
+            session,
+            describeValues(session.inputMetadata),
+            describeValues(session.outputMetadata),
+          ),
+          measuredCost: grown,
+        };
+      },
+      dispose: (session) => session.release(),
+    });
+  }
+
+  private async readManifest(id: string): Promise<Manifest> {
+    const object = await this.store.get(modelKey(id, MANIFEST_FILE));
+    if (!object) throw modelNotFound(id);
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(await object.text());
+    } catch {
+      throw new ApiError(502, `The manifest of '${id}' in the store is not valid JSON.`, "bad_manifest");
+    }
+    const result = manifestSchema.safeParse(parsed);
+    if (!result.success || result.data.id !== id) {
+      throw new ApiError(
+        502,
+        `The manifest of '${id}' in the store is invalid: push the model again.`,
+        "bad_manifest",
+      );
+    }
+    return result.data;
+  }
+
+  private async readVerified(id: string, file: ManifestFile): Promise<Uint8Array<ArrayBuffer>> {
+    const object = await this.store.get(modelKey(id, file.path));
+    if (!object) {
+      throw new ApiError(
+        502,
+        `The file '${file.path}' of model '${id}' is missing from the store: push the model again.`,
+        "model_file_missing",
+      );
+    }
+    const bytes = new Uint8Array(await object.arrayBuffer());
+    const digest = await sha256Hex(bytes);
+    if (bytes.byteLength !== file.size || digest !== file.sha256) {
+      throw new ApiError(
+        502,
+        `The file '${file.path}' of model '${id}' does not match its manifest (expected sha256 ${file.sha256}, ${file.size} bytes; found ${digest}, ${bytes.byteLength} bytes): push the model again.`,
+        "checksum_mismatch",
+      );
+    }
+    return bytes;
+  }
+}
+
+export async function sha256Hex(bytes: Uint8Array<ArrayBuffer>): Promise<string> {
+  const digest = await crypto.subtle.digest("SHA-256", bytes);
+  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+function truncate(text: string): string {
+  return text.length > 80 ? `${text.slice(0, 77)}...` : text;
+}
