@@ -17,7 +17,9 @@ interface Row {
 async function fromWorker(url: string): Promise<Row[]> {
   const response = await fetch(new URL("/v1/models", url));
   if (!response.ok) throw new Error(`${url} answered ${response.status}`);
-  const body = (await response.json()) as { data: { id: string; task: string; size_bytes: number; variants: unknown[] }[] };
+  const body = (await response.json()) as {
+    data: { id: string; task: string; size_bytes: number; variants: unknown[] }[];
+  };
   return body.data.map((m) => ({ id: m.id, task: m.task, size: m.size_bytes, files: m.variants.length }));
 }
 
@@ -31,7 +33,8 @@ async function fromLocal(): Promise<Row[]> {
     const rows: Row[] = [];
     for (const id of ids) {
       const manifest = await readStoredManifest(target, id);
-      if (manifest) rows.push({ id, task: manifest.task, size: totalSize(manifest), files: manifest.files.length });
+      if (manifest)
+        rows.push({ id, task: manifest.task, size: totalSize(manifest), files: manifest.files.length });
     }
     return rows;
   } finally {
@@ -42,5 +45,7 @@ async function fromLocal(): Promise<Row[]> {
 const rows = values.url ? await fromWorker(values.url) : await fromLocal();
 console.log(`${"MODEL".padEnd(24)} ${"TASK".padEnd(20)} ${"SIZE".padStart(10)}  FILES`);
 for (const row of rows) {
-  console.log(`${row.id.padEnd(24)} ${row.task.padEnd(20)} ${formatBytes(row.size).padStart(10)}  ${row.files}`);
+  console.log(
+    `${row.id.padEnd(24)} ${row.task.padEnd(20)} ${formatBytes(row.size).padStart(10)}  ${row.files}`,
+  );
 }

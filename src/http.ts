@@ -2,7 +2,7 @@ import type { Context, ErrorHandler, MiddlewareHandler, NotFoundHandler } from "
 import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
 import type { ZodType, z } from "zod";
-import { DEFAULT_MAX_BODY_BYTES, type AppEnv, positiveNumber } from "./env.js";
+import { type AppEnv, DEFAULT_MAX_BODY_BYTES, positiveNumber } from "./env.js";
 import { ApiError } from "./errors.js";
 
 /** Parses a JSON body once, at the edge of the app: bytes, then UTF-8, then JSON, then the schema. */
@@ -70,6 +70,10 @@ export const onError: ErrorHandler<AppEnv> = (error, c) => {
 
 export const onNotFound: NotFoundHandler<AppEnv> = (c) =>
   c.json(
-    new ApiError(404, `No route for ${c.req.method} ${new URL(c.req.url).pathname}.`, "unknown_route").toBody(),
+    new ApiError(
+      404,
+      `No route for ${c.req.method} ${new URL(c.req.url).pathname}.`,
+      "unknown_route",
+    ).toBody(),
     404,
   );

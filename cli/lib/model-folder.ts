@@ -37,7 +37,10 @@ export function inferTask(config: Record<string, unknown> | undefined): Task {
   if (architectures.some((name) => name.endsWith("ForCausalLM"))) return "text-generation";
   if (architectures.some((name) => /MTModel$|ForConditionalGeneration$/.test(name))) return "translation";
   if (architectures.some((name) => name.endsWith("ForSequenceClassification"))) return "text-classification";
-  if (modelType === "static-embedding" || architectures.some((name) => /Model$/.test(name) && modelType === "bert"))
+  if (
+    modelType === "static-embedding" ||
+    architectures.some((name) => /Model$/.test(name) && modelType === "bert")
+  )
     return "feature-extraction";
   return "tensor";
 }

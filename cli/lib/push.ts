@@ -1,6 +1,12 @@
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { MANIFEST_FILE, type Manifest, manifestSchema, modelKey, type Task } from "../../src/runtime/manifest.js";
+import {
+  MANIFEST_FILE,
+  type Manifest,
+  manifestSchema,
+  modelKey,
+  type Task,
+} from "../../src/runtime/manifest.js";
 import { buildManifest, hashFolder, sameFiles } from "./model-folder.js";
 import { Progress } from "./progress.js";
 import type { Target } from "./targets.js";
@@ -14,7 +20,9 @@ export interface PushOptions {
   quiet?: boolean;
 }
 
-export type PushResult = { status: "pushed"; manifest: Manifest } | { status: "unchanged"; manifest: Manifest };
+export type PushResult =
+  | { status: "pushed"; manifest: Manifest }
+  | { status: "unchanged"; manifest: Manifest };
 
 export async function readStoredManifest(target: Target, id: string): Promise<Manifest | undefined> {
   const bytes = await target.get(modelKey(id, MANIFEST_FILE));
@@ -60,6 +68,8 @@ export async function pushModel(target: Target, options: PushOptions): Promise<P
   upload?.finish();
   const json = new TextEncoder().encode(`${JSON.stringify(manifest, null, 2)}\n`);
   await target.put(modelKey(options.id, MANIFEST_FILE), json);
-  log(`${options.id}: ${manifest.files.length} files, task ${manifest.task}, pushed to ${target.description}`);
+  log(
+    `${options.id}: ${manifest.files.length} files, task ${manifest.task}, pushed to ${target.description}`,
+  );
   return { status: "pushed", manifest };
 }

@@ -27,17 +27,21 @@ export async function bucketName(configPath = "wrangler.toml"): Promise<string> 
   return match[1];
 }
 
-export async function localTarget(persistTo = LOCAL_PERSIST): Promise<Target> {
-  const bucket = await bucketName();
-  const mf = new Miniflare({
-    modules: true,
-    script: "export default { fetch() { return new Response(null, { status: 404 }); } }",
-    r2Buckets: { MODELS: bucket },
-    r2Persist: persistTo,
-  });
-  const r2 = await mf.getR2Bucket("MODELS");
+/** The R2 calls a Target needs: Miniflare's R2 bucket and workerd's both have them. */
+interface R2Like {
+  get(key: string): Promise<{ arrayBuffer(): Promise<ArrayBuffer> } | null>;
+  put(key: string, value: Uint8Array): Promise<unknown>;
+  delete(key: string): Promise<void>;
+  list(options: { prefix: string; cursor?: string }): Promise<{
+    objects: { key: string; size: number }[];
+    truncated: boolean;
+    cursor?: string;
+  }>;
+}
+
+export function r2Target(r2: R2Like, description: string, close: () => Promise<void>): Target {
   return {
-    description: `local R2 '${bucket}' in ${persistTo}`,
+    description,
     async get(key) {
       const object = await r2.get(key);
       return object ? new Uint8Array(await object.arrayBuffer()) : null;
@@ -46,9 +50,7 @@ export async function localTarget(persistTo = LOCAL_PERSIST): Promise<Target> {
       // Miniflare's serialiser wants a plain Uint8Array, not a Node Buffer.
       await r2.put(key, new Uint8Array(bytes));
     },
-    async delete(key) {
-      await r2.delete(key);
-    },
+    delete: (key) => r2.delete(key),
     async list(prefix) {
       const objects: { key: string; size: number }[] = [];
       let cursor: string | undefined;
@@ -59,8 +61,21 @@ export async function localTarget(persistTo = LOCAL_PERSIST): Promise<Target> {
       } while (cursor);
       return objects;
     },
-    close: () => mf.dispose(),
+    close,
   };
+}
+
+/** The local dev R2: the same persistence `wrangler dev` reads. */
+export async function localTarget(persistTo = LOCAL_PERSIST): Promise<Target> {
+  const bucket = await bucketName();
+  const mf = new Miniflare({
+    modules: true,
+    script: "export default { fetch() { return new Response(null, { status: 404 }); } }",
+    r2Buckets: { MODELS: bucket },
+    r2Persist: persistTo,
+  });
+  const r2 = (await mf.getR2Bucket("MODELS")) as unknown as R2Like;
+  return r2Target(r2, `local R2 '${bucket}' in ${persistTo}`, () => mf.dispose());
 }
 
 /** Real R2, through wrangler (which holds the account's credentials). */

@@ -28,7 +28,10 @@ const tensorInfo = z.object({
 export type TensorInfo = z.infer<typeof tensorInfo>;
 
 const manifestFile = z.object({
-  path: z.string().regex(FILE_PATH).refine((p) => !p.split("/").includes(".."), "no '..'"),
+  path: z
+    .string()
+    .regex(FILE_PATH)
+    .refine((p) => !p.split("/").includes(".."), "no '..'"),
   size: z.number().int().nonnegative(),
   sha256: z.string().regex(/^[0-9a-f]{64}$/),
   onnx: z

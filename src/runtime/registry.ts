@@ -1,17 +1,17 @@
 import { ApiError, modelNotFound } from "../errors.js";
-import { type Lease, IsolateCache } from "./isolate-cache.js";
+import { IsolateCache, type Lease } from "./isolate-cache.js";
 import {
   findFile,
   isValidModelId,
   MANIFEST_FILE,
   type Manifest,
   type ManifestFile,
-  manifestSchema,
   MODELS_PREFIX,
+  manifestSchema,
   modelKey,
 } from "./manifest.js";
 import type { OrtRuntime } from "./ort.js";
-import { ModelSession, describeValues } from "./session.js";
+import { describeValues, ModelSession } from "./session.js";
 import { CountingStore, type ObjectStore } from "./store.js";
 
 export interface RegistryOptions {
@@ -177,7 +177,7 @@ export class ModelRegistry {
     if (bytes.byteLength !== file.size || digest !== file.sha256) {
       throw new ApiError(
         502,
-        `The file '${file.path}' of model '${id}' does not match its manifest (expected sha256 ${file.sha256}, ${file.size} bytes; found ${digest}, ${bytes.byteLength} bytes): push the model again.`,
+        `The file '${file.path}' of model '${id}' does not match its manifest (expected sha256 ${file.sha256}, ${file.size} bytes; found ${digest}, ${bytes.byteLength} bytes): push the model again with \`models:push --force\`.`,
         "checksum_mismatch",
       );
     }

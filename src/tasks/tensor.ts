@@ -97,7 +97,11 @@ export function buildFeeds(ort: Ort, session: ModelSession, inputs: OipTensor[])
         "data_length_mismatch",
       );
     }
-    feeds[input.name] = new ort.Tensor(info.type as never, toTyped(flat, info.type, `${param}.data`) as never, input.shape);
+    feeds[input.name] = new ort.Tensor(
+      info.type as never,
+      toTyped(flat, info.type, `${param}.data`) as never,
+      input.shape,
+    );
   });
   const missing = session.inputs.filter((info) => !feeds[info.name]).map((info) => info.name);
   if (missing.length > 0) {
@@ -178,7 +182,11 @@ function flatten(data: unknown[], param: string): unknown[] {
 
 function toTyped(values: unknown[], type: string, param: string): Tensor["data"] {
   const bad = (index: number, what: string) =>
-    invalidParam(param, `Element ${index} of data must be ${what}, not ${JSON.stringify(values[index])}.`, "invalid_data");
+    invalidParam(
+      param,
+      `Element ${index} of data must be ${what}, not ${JSON.stringify(values[index])}.`,
+      "invalid_data",
+    );
   switch (type) {
     case "bool":
       return Uint8Array.from(values, (value, index) => {
@@ -203,7 +211,8 @@ function toTyped(values: unknown[], type: string, param: string): Tensor["data"]
     }
     default: {
       const range = INTEGER_RANGES[type];
-      if (!range) throw invalidParam(param, `Inputs of type ${type} are not supported.`, "unsupported_datatype");
+      if (!range)
+        throw invalidParam(param, `Inputs of type ${type} are not supported.`, "unsupported_datatype");
       const [low, high] = range;
       const integers = values.map((value, index) => {
         if (typeof value !== "number" || !Number.isInteger(value) || value < low || value > high) {

@@ -1,0 +1,68 @@
+import { mkdtemp, readdir, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Miniflare } from "miniflare";
+import { pushModel } from "../../cli/lib/push.js";
+import { r2Target, type Target } from "../../cli/lib/targets.js";
+
+/**
+ * The built worker (dist/, from `npm run build`) in real workerd through Miniflare, with a real
+ * local R2 persisted in a fresh temporary folder.
+ */
+export interface TestWorker {
+  url: URL;
+  fetch(path: string, init?: RequestInit): Promise<Response>;
+  post(path: string, body: unknown): Promise<Response>;
+  bucket: Target;
+  push(folder: string, id: string, options?: { force?: boolean }): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface WorkerOptions {
+  budgetMb?: number;
+  maxBodyBytes?: number;
+}
+
+export async function startWorker(options: WorkerOptions = {}): Promise<TestWorker> {
+  const dist = join(import.meta.dirname, "..", "..", "dist");
+  const wasm = (await readdir(dist)).filter((name) => name.endsWith(".wasm"));
+  const persist = await mkdtemp(join(tmpdir(), "edge-r2-"));
+  const mf = new Miniflare({
+    modulesRoot: dist,
+    modules: [
+      { type: "ESModule", path: join(dist, "index.js") },
+      ...wasm.map((name) => ({ type: "CompiledWasm" as const, path: join(dist, name) })),
+    ],
+    compatibilityDate: "2026-04-26",
+    r2Buckets: { MODELS: "edge-inference-models" },
+    r2Persist: persist,
+    bindings: {
+      MODEL_MEMORY_BUDGET_MB: String(options.budgetMb ?? 80),
+      MAX_BODY_BYTES: String(options.maxBodyBytes ?? 8 * 1024 * 1024),
+    },
+  });
+  const url = await mf.ready;
+  const r2 = await mf.getR2Bucket("MODELS");
+  const bucket = r2Target(r2 as never, "test R2", async () => undefined);
+  const fetchPath = (path: string, init?: RequestInit) => fetch(new URL(path, url), init);
+  return {
+    url,
+    fetch: fetchPath,
+    post: (path, body) =>
+      fetchPath(path, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: typeof body === "string" ? body : JSON.stringify(body),
+      }),
+    bucket,
+    async push(folder, id, options) {
+      await pushModel(bucket, { folder, id, quiet: true, force: options?.force });
+    },
+    async close() {
+      await mf.dispose();
+      await rm(persist, { recursive: true, force: true });
+    },
+  };
+}
+
+export const MODELS_DIR = join(import.meta.dirname, "..", "..", "models");
