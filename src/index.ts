@@ -5,7 +5,9 @@ import { limitBody, onError, onNotFound } from "./http.js";
 import { health } from "./routes/health.js";
 import { models } from "./routes/models.js";
 import { oip } from "./routes/oip.js";
+import { openai } from "./routes/openai.js";
 import { stats } from "./routes/stats.js";
+import { workersAi } from "./routes/workers-ai.js";
 import { startOrtInWorkerd } from "./runtime/ort-workerd.js";
 import { ModelRegistry } from "./runtime/registry.js";
 
@@ -39,5 +41,7 @@ app.route("/", health);
 app.route("/", models);
 app.route("/", stats);
 app.route("/", oip);
+app.route("/", openai);
+app.route("/", workersAi);
 
 export default app;

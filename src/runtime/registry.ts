@@ -143,6 +143,35 @@ export class ModelRegistry {
     });
   }
 
+  /**
+   * Something built from a model's small files (tokenizer, configs), cached per isolate beside
+   * the sessions. Keyed by the push time, so a model pushed again is rebuilt.
+   */
+  asset<T>(
+    manifest: Manifest,
+    name: string,
+    estimatedCost: number,
+    build: () => Promise<T>,
+  ): Promise<Lease<T>> {
+    return this.cache.acquire({
+      key: `${manifest.id}/${name}@${manifest.created_at}`,
+      estimatedCost,
+      load: async () => ({ value: await build() }),
+      dispose: () => undefined,
+    });
+  }
+
+  /** A JSON file of a model, or undefined when the folder does not have it. */
+  async readJson(manifest: Manifest, path: string): Promise<Record<string, unknown> | undefined> {
+    if (!findFile(manifest, path)) return undefined;
+    try {
+      return JSON.parse(await this.readText(manifest, path)) as Record<string, unknown>;
+    } catch (error) {
+      if (error instanceof ApiError) throw error;
+      throw new ApiError(502, `The file '${path}' of model '${manifest.id}' is not valid JSON.`, "bad_model");
+    }
+  }
+
   private async readManifest(id: string): Promise<Manifest> {
     const object = await this.store.get(modelKey(id, MANIFEST_FILE));
     if (!object) throw modelNotFound(id);

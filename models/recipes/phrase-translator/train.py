@@ -21,7 +21,7 @@ np.random.seed(0)
 torch.manual_seed(0)
 
 ARCH = dict(d_model=256, encoder_layers=3, decoder_layers=3, encoder_attention_heads=4, decoder_attention_heads=4,
-            encoder_ffn_dim=1024, decoder_ffn_dim=1024, max_position_embeddings=128, dropout=0.1,
+            encoder_ffn_dim=512, decoder_ffn_dim=512, max_position_embeddings=128, dropout=0.1,
             scale_embedding=True)
 
 
@@ -82,7 +82,7 @@ def main():
     train = load(os.path.join(data_dir, "train.jsonl"), tk)
     held = load(os.path.join(data_dir, "heldout.jsonl"), tk)
     print("train rows", len(train), flush=True)
-    bs, peak, warm = 96, 1e-3, 400
+    bs, peak, warm = 64, 1.5e-3, 400
     opt = torch.optim.AdamW(model.parameters(), lr=peak, betas=(0.9, 0.98), eps=1e-9, weight_decay=0.01)
     rng = random.Random(1)
     order = list(range(len(train)))
@@ -118,7 +118,7 @@ def main():
         if step % 100 == 0:
             el = time.time() - t0
             print("step %d loss %.4f lr %.2e %.2f steps/s elapsed %.0fs" % (step, ema, lr, step / el, el), flush=True)
-        if step % 2000 == 0 or step == steps:
+        if step % 1000 == 0 or step == steps:
             model.eval()
             sub = held[::3]
             hyp = greedy(model, [h[0] for h in sub], pad, eos)

@@ -1,0 +1,54 @@
+import type { ListOptions, ListResult, ObjectStore, StoredObject } from "../../src/runtime/store.js";
+import { pushModel } from "./push.js";
+import type { Target } from "./targets.js";
+
+/**
+ * An in-memory bucket for running the engine under plain Node (tests of the engine, benchmarks).
+ * Models get into it through the same `pushModel` as into R2, manifests and all.
+ */
+export class MemoryStore implements ObjectStore {
+  readonly objects = new Map<string, Uint8Array>();
+
+  async get(key: string): Promise<StoredObject | null> {
+    const bytes = this.objects.get(key);
+    if (!bytes) return null;
+    return {
+      size: bytes.byteLength,
+      arrayBuffer: async () => bytes.slice().buffer,
+      text: async () => new TextDecoder().decode(bytes),
+    };
+  }
+
+  async list(options: ListOptions): Promise<ListResult> {
+    const prefix = options.prefix ?? "";
+    const keys = [...this.objects.keys()].filter((key) => key.startsWith(prefix)).sort();
+    const delimitedPrefixes = new Set<string>();
+    const objects: ListResult["objects"] = [];
+    for (const key of keys) {
+      const rest = key.slice(prefix.length);
+      const cut = options.delimiter ? rest.indexOf(options.delimiter) : -1;
+      if (cut >= 0) delimitedPrefixes.add(prefix + rest.slice(0, cut + 1));
+      else objects.push({ key, size: this.objects.get(key)?.byteLength ?? 0 });
+    }
+    return { objects, delimitedPrefixes: [...delimitedPrefixes], truncated: false };
+  }
+
+  target(): Target {
+    return {
+      description: "memory",
+      get: async (key) => this.objects.get(key) ?? null,
+      put: async (key, bytes) => {
+        this.objects.set(key, bytes.slice());
+      },
+      delete: async (key) => {
+        this.objects.delete(key);
+      },
+      list: async (prefix) => (await this.list({ prefix })).objects,
+      close: async () => undefined,
+    };
+  }
+
+  async push(folder: string, id: string): Promise<void> {
+    await pushModel(this.target(), { folder, id, quiet: true });
+  }
+}

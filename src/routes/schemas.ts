@@ -1,0 +1,86 @@
+import { z } from "zod";
+import type { GenerationParams } from "../tasks/text-generation.js";
+
+/** Request fields shared by the OpenAI and Workers AI generation endpoints. */
+export const MAX_CHOICES = 8;
+export const MAX_STOP_STRINGS = 4;
+
+export const samplingFields = {
+  max_tokens: z.number().int().min(1).nullish(),
+  temperature: z.number().min(0).max(2).nullish(),
+  top_p: z.number().min(0).max(1).nullish(),
+  top_k: z.number().int().min(0).max(1000).nullish(),
+  min_p: z.number().min(0).max(1).nullish(),
+  seed: z
+    .number()
+    .int()
+    .min(-(2 ** 53))
+    .max(2 ** 53)
+    .nullish(),
+  repetition_penalty: z.number().min(0.1).max(10).nullish(),
+  frequency_penalty: z.number().min(-2).max(2).nullish(),
+  presence_penalty: z.number().min(-2).max(2).nullish(),
+  stream: z.boolean().nullish(),
+};
+
+export const openAiFields = {
+  ...samplingFields,
+  model: z.string().min(1).max(200),
+  max_completion_tokens: z.number().int().min(1).nullish(),
+  n: z.number().int().min(1).max(MAX_CHOICES).nullish(),
+  stop: z
+    .union([z.string().min(1).max(200), z.array(z.string().min(1).max(200)).max(MAX_STOP_STRINGS)])
+    .nullish(),
+  logit_bias: z.record(z.string(), z.number().min(-100).max(100)).nullish(),
+  stream_options: z.object({ include_usage: z.boolean().nullish() }).nullish(),
+  logprobs: z
+    .boolean()
+    .nullish()
+    .refine((value) => value !== true, "logprobs are not supported"),
+  user: z.string().max(256).nullish(),
+};
+
+type SamplingRequest = {
+  [K in keyof typeof samplingFields]?: z.infer<(typeof samplingFields)[K]>;
+} & {
+  n?: number | null;
+  max_completion_tokens?: number | null;
+  stop?: string | string[] | null;
+  logit_bias?: Record<string, number> | null;
+};
+
+export function generationParams(body: SamplingRequest): GenerationParams {
+  const defined = <T>(value: T | null | undefined) => (value === null ? undefined : value);
+  const stop = defined(body.stop);
+  return {
+    n: defined(body.n) ?? 1,
+    maxTokens: defined(body.max_completion_tokens) ?? defined(body.max_tokens),
+    temperature: defined(body.temperature),
+    topP: defined(body.top_p),
+    topK: defined(body.top_k),
+    minP: defined(body.min_p),
+    seed: defined(body.seed),
+    repetitionPenalty: defined(body.repetition_penalty),
+    frequencyPenalty: defined(body.frequency_penalty),
+    presencePenalty: defined(body.presence_penalty),
+    logitBias: defined(body.logit_bias),
+    stop: stop === undefined ? undefined : [stop].flat(),
+  };
+}
+
+const textPart = z.object({ type: z.literal("text"), text: z.string() });
+
+export const chatMessage = z.object({
+  role: z.enum(["system", "developer", "user", "assistant"]),
+  content: z.union([z.string(), z.array(textPart).min(1)]),
+  name: z.string().max(64).nullish(),
+});
+
+/** OpenAI's content may be parts; `developer` is OpenAI's newer name for `system`. */
+export function toChatMessages(messages: z.infer<typeof chatMessage>[]) {
+  return messages.map((message) => ({
+    role: message.role === "developer" ? "system" : message.role,
+    content:
+      typeof message.content === "string" ? message.content : message.content.map((p) => p.text).join(""),
+  }));
+}

@@ -1,0 +1,240 @@
+import type { Tensor } from "onnxruntime-web/wasm";
+import { ApiError } from "../errors.js";
+import type { Ort } from "../runtime/ort.js";
+import type { Feeds, ModelSession } from "../runtime/session.js";
+import { nextToken, type SamplingParams, seededRandom } from "./sampling.js";
+
+/**
+ * Decoder-only generation over Optimum's ONNX exports: `model.onnx` with past inputs, the merged
+ * decoder (`use_cache_branch`), or a model without a cache (then every step recomputes the whole
+ * sequence). Everything about the cache is read from the session's inputs and config.json.
+ */
+export interface DecoderLayout {
+  /** Input names of the cache, per layer, and the matching output names. */
+  past: { key: string; value: string; presentKey: string; presentValue: string }[];
+  kvHeads: number;
+  headDim: number;
+  kvType: "float32" | "float16";
+  hasPositionIds: boolean;
+  hasAttentionMask: boolean;
+  hasCacheBranch: boolean;
+  contextLength: number;
+}
+
+type ModelConfig = Record<string, unknown>;
+
+function numberFrom(config: ModelConfig, ...names: string[]): number | undefined {
+  for (const name of names) {
+    const value = config[name];
+    if (typeof value === "number" && Number.isFinite(value)) return value;
+  }
+  return undefined;
+}
+
+export function decoderLayout(session: ModelSession, config: ModelConfig): DecoderLayout {
+  const past: DecoderLayout["past"] = [];
+  for (let layer = 0; session.hasInput(`past_key_values.${layer}.key`); layer++) {
+    past.push({
+      key: `past_key_values.${layer}.key`,
+      value: `past_key_values.${layer}.value`,
+      presentKey: `present.${layer}.key`,
+      presentValue: `present.${layer}.value`,
+    });
+  }
+  const first = session.inputs.find((input) => input.name === "past_key_values.0.key");
+  const heads = numberFrom(config, "num_attention_heads", "n_head");
+  const hidden = numberFrom(config, "hidden_size", "n_embd");
+  const kvHeads =
+    (typeof first?.shape[1] === "number" ? first.shape[1] : undefined) ??
+    numberFrom(config, "num_key_value_heads") ??
+    heads;
+  const headDim =
+    (typeof first?.shape[3] === "number" ? first.shape[3] : undefined) ??
+    numberFrom(config, "head_dim") ??
+    (hidden && heads ? hidden / heads : undefined);
+  if (past.length > 0 && (!kvHeads || !headDim)) {
+    throw new ApiError(
+      502,
+      "The model's cache shape cannot be read from its inputs or config.json.",
+      "bad_model",
+    );
+  }
+  return {
+    past,
+    kvHeads: kvHeads ?? 0,
+    headDim: headDim ?? 0,
+    kvType: first?.type === "float16" ? "float16" : "float32",
+    hasPositionIds: session.hasInput("position_ids"),
+    hasAttentionMask: session.hasInput("attention_mask"),
+    hasCacheBranch: session.hasInput("use_cache_branch"),
+    contextLength: numberFrom(config, "max_position_embeddings", "n_positions", "n_ctx") ?? 2048,
+  };
+}
+
+export interface CausalLM {
+  ort: Ort;
+  session: ModelSession;
+  layout: DecoderLayout;
+}
+
+export interface DecodeOptions {
+  promptIds: readonly number[];
+  maxNewTokens: number;
+  /** Completions generated side by side as one batch. */
+  n: number;
+  sampling: SamplingParams;
+  seed: number;
+  eosIds: ReadonlySet<number>;
+  /** Recompute the whole sequence every step even if the model has a cache (reference runs). */
+  noCache?: boolean;
+}
+
+export type FinishReason = "stop" | "length";
+
+/**
+ * One generation run: the prompt once, then one token per step for every unfinished choice.
+ * The caller drives it step by step, so streaming, stop strings and disconnects are handled
+ * outside, between steps (`finish`).
+ */
+export class DecodeRun {
+  readonly generated: number[][];
+  readonly finished: (FinishReason | undefined)[];
+  private readonly randoms: (() => number)[];
+  private cache: Feeds | undefined;
+  private cacheLength = 0;
+  private steps = 0;
+
+  constructor(
+    private readonly lm: CausalLM,
+    private readonly options: DecodeOptions,
+  ) {
+    this.generated = Array.from({ length: options.n }, () => []);
+    this.finished = Array.from({ length: options.n }, () => undefined);
+    this.randoms = Array.from({ length: options.n }, (_, index) => seededRandom(options.seed + index * 7919));
+  }
+
+  get done(): boolean {
+    return this.finished.every((reason) => reason !== undefined);
+  }
+
+  finish(choice: number, reason: FinishReason): void {
+    this.finished[choice] ??= reason;
+  }
+
+  /** Runs the model once and picks one token per unfinished choice. */
+  async step(): Promise<{ choice: number; token: number }[]> {
+    const logits = await this.forward();
+    const picked: { choice: number; token: number }[] = [];
+    for (let choice = 0; choice < this.options.n; choice++) {
+      if (this.finished[choice]) continue;
+      const row = logits[this.steps === 0 ? 0 : choice];
+      if (!row) continue;
+      const generated = this.generated[choice] ?? [];
+      const token = nextToken(
+        row.slice(),
+        this.options.sampling,
+        [...this.options.promptIds, ...generated],
+        generated,
+        this.randoms[choice] ?? Math.random,
+      );
+      generated.push(token);
+      picked.push({ choice, token });
+      if (this.options.eosIds.has(token)) this.finish(choice, "stop");
+      else if (generated.length >= this.options.maxNewTokens) this.finish(choice, "length");
+    }
+    this.steps += 1;
+    return picked;
+  }
+
+  /** Last-position logits per batch row. The first step runs the prompt alone (batch 1). */
+  private async forward(): Promise<Float32Array[]> {
+    const { layout } = this.lm;
+    const first = this.steps === 0;
+    const usesCache = layout.past.length > 0 && !this.options.noCache;
+    const rows = first ? 1 : this.options.n;
+    const tokens: number[][] = [];
+    for (let row = 0; row < rows; row++) {
+      const generated = this.generated[row] ?? [];
+      if (first || !usesCache) tokens.push([...this.options.promptIds, ...(first ? [] : generated)]);
+      else tokens.push([generated[generated.length - 1] ?? 0]);
+    }
+    const pastLength = usesCache ? this.cacheLength : 0;
+    const feeds = this.feeds(tokens, pastLength, rows);
+    const outputs = await this.lm.session.run(feeds);
+    if (usesCache) {
+      const present: Feeds = {};
+      for (const layer of layout.past) {
+        present[layer.key] = outputs[layer.presentKey] as Tensor;
+        present[layer.value] = outputs[layer.presentValue] as Tensor;
+      }
+      this.cacheLength = pastLength + (tokens[0]?.length ?? 0);
+      // After the shared prompt, every choice continues from its own copy of the prompt's cache.
+      this.cache = first && this.options.n > 1 ? this.repeatRows(present, this.options.n) : present;
+    }
+    return lastLogits(outputs.logits as Tensor);
+  }
+
+  private feeds(tokens: number[][], pastLength: number, rows: number): Feeds {
+    const { ort, layout } = this.lm;
+    const length = tokens[0]?.length ?? 0;
+    const ids = BigInt64Array.from(tokens.flat(), BigInt);
+    const feeds: Feeds = { input_ids: new ort.Tensor("int64", ids, [rows, length]) };
+    if (layout.hasAttentionMask) {
+      const total = pastLength + length;
+      feeds.attention_mask = new ort.Tensor("int64", new BigInt64Array(rows * total).fill(1n), [rows, total]);
+    }
+    if (layout.hasPositionIds) {
+      const positions = new BigInt64Array(rows * length);
+      for (let i = 0; i < positions.length; i++) positions[i] = BigInt(pastLength + (i % length));
+      feeds.position_ids = new ort.Tensor("int64", positions, [rows, length]);
+    }
+    if (layout.hasCacheBranch) {
+      feeds.use_cache_branch = new ort.Tensor("bool", new Uint8Array([pastLength > 0 ? 1 : 0]), [1]);
+    }
+    for (const layer of layout.past) {
+      for (const name of [layer.key, layer.value]) {
+        feeds[name] = this.cache?.[name] ?? this.emptyCache(rows);
+      }
+    }
+    return feeds;
+  }
+
+  private emptyCache(rows: number): Tensor {
+    const { ort, layout } = this.lm;
+    const shape = [rows, layout.kvHeads, 0, layout.headDim];
+    return layout.kvType === "float16"
+      ? new ort.Tensor("float16", new Uint16Array(0), shape)
+      : new ort.Tensor("float32", new Float32Array(0), shape);
+  }
+
+  private repeatRows(cache: Feeds, rows: number): Feeds {
+    const { ort } = this.lm;
+    const repeated: Feeds = {};
+    for (const [name, tensor] of Object.entries(cache)) {
+      const source = tensor.data as Float32Array | Uint16Array;
+      const target = new (source.constructor as Float32ArrayConstructor)(source.length * rows);
+      for (let row = 0; row < rows; row++) target.set(source, row * source.length);
+      repeated[name] = new ort.Tensor(tensor.type as "float32", target as Float32Array, [
+        rows,
+        ...tensor.dims.slice(1),
+      ]);
+    }
+    return repeated;
+  }
+}
+
+function lastLogits(logits: Tensor): Float32Array[] {
+  const [rows = 1, length = 1, vocab = 0] = logits.dims;
+  const data = logits.data as Float32Array;
+  return Array.from({ length: rows }, (_, row) => {
+    const start = (row * length + length - 1) * vocab;
+    return data.subarray(start, start + vocab);
+  });
+}
+
+/** Runs a generation to its end and returns the ids of the first choice (goldens, benchmarks). */
+export async function generateIds(lm: CausalLM, options: Omit<DecodeOptions, "n">): Promise<number[]> {
+  const run = new DecodeRun(lm, { ...options, n: 1 });
+  while (!run.done) await run.step();
+  return run.generated[0] ?? [];
+}

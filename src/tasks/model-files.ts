@@ -1,0 +1,80 @@
+import { ApiError } from "../errors.js";
+import { findFile, type Manifest, type ManifestFile, onnxFiles, variantName } from "../runtime/manifest.js";
+import type { ModelRegistry } from "../runtime/registry.js";
+import { ChatTemplate } from "../text/chat-template.js";
+import { TextTokenizer } from "../text/tokenizer.js";
+
+/** The dtypes users name, mapped to Optimum's file suffixes. */
+const DTYPE_SUFFIX: Record<string, string> = { fp32: "", int8: "_quantized", q8: "_quantized" };
+
+/**
+ * Picks the ONNX file of a role (`model`, `encoder_model`, `decoder_model_merged`, ...) in the
+ * requested dtype; by default int8 when the folder has it, as it is 4x smaller.
+ */
+export function pickOnnx(manifest: Manifest, bases: readonly string[], dtype?: string): ManifestFile {
+  if (dtype !== undefined && !(dtype in DTYPE_SUFFIX)) {
+    throw new ApiError(
+      400,
+      `Unknown dtype '${dtype}'; use one of: ${Object.keys(DTYPE_SUFFIX).join(", ")}.`,
+      "invalid_value",
+      "model",
+    );
+  }
+  const suffixes = dtype === undefined ? ["_quantized", ""] : [DTYPE_SUFFIX[dtype] ?? ""];
+  for (const base of bases) {
+    for (const suffix of suffixes) {
+      const file = findFile(manifest, `onnx/${base}${suffix}.onnx`);
+      if (file?.onnx) return file;
+    }
+  }
+  const have = onnxFiles(manifest)
+    .map((f) => variantName(f.path))
+    .join(", ");
+  throw new ApiError(
+    400,
+    `The model '${manifest.id}' has no ${bases.join(" or ")} ONNX file${dtype ? ` in ${dtype}` : ""} (it has: ${have}).`,
+    "model_file_missing",
+    "model",
+  );
+}
+
+/** `name` or `name:dtype` (for example `shop-assistant:fp32`). */
+export function parseModelRef(ref: string): { id: string; dtype?: string } {
+  const colon = ref.lastIndexOf(":");
+  if (colon <= 0) return { id: ref };
+  return { id: ref.slice(0, colon), dtype: ref.slice(colon + 1) };
+}
+
+export interface TextAssets {
+  tokenizer: TextTokenizer;
+  template?: ChatTemplate;
+  config: Record<string, unknown>;
+  generationConfig: Record<string, unknown>;
+}
+
+/** Tokenizer, chat template and configs, built once per isolate per model. */
+export function textAssets(registry: ModelRegistry, manifest: Manifest) {
+  const files = ["tokenizer.json", "tokenizer_config.json", "config.json", "generation_config.json"];
+  // Parsed tokenizers take a few times their JSON size in JS heap.
+  const cost = files.reduce((sum, path) => sum + (findFile(manifest, path)?.size ?? 0), 0) * 4;
+  return registry.asset<TextAssets>(manifest, "text", cost, async () => {
+    const [tokenizerJson, tokenizerConfig, config, generationConfig] = await Promise.all(
+      files.map((path) => registry.readJson(manifest, path)),
+    );
+    if (!tokenizerJson) {
+      throw new ApiError(
+        400,
+        `The model '${manifest.id}' has no tokenizer.json.`,
+        "model_file_missing",
+        "model",
+      );
+    }
+    const tokenizer = new TextTokenizer({ tokenizerJson, tokenizerConfig: tokenizerConfig ?? {} });
+    return {
+      tokenizer,
+      template: ChatTemplate.fromTokenizer(tokenizer),
+      config: config ?? {},
+      generationConfig: generationConfig ?? {},
+    };
+  });
+}
