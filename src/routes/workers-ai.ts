@@ -1,9 +1,11 @@
-import { Hono } from "hono";
+import { type Context, Hono } from "hono";
 import { streamSSE } from "hono/streaming";
 import { z } from "zod";
 import type { AppEnv } from "../env.js";
 import { ApiError } from "../errors.js";
 import { readJson } from "../http.js";
+import type { Manifest } from "../runtime/manifest.js";
+import { classify, embed, openEncoder } from "../tasks/encoder.js";
 import { parseModelRef } from "../tasks/model-files.js";
 import {
   type CompletionTotals,
@@ -13,7 +15,10 @@ import {
   resolveGeneration,
   textPrompt,
 } from "../tasks/text-generation.js";
+import { openTranslator, translate } from "../tasks/translation.js";
+import { MAX_INPUTS, prepareInput } from "./embeddings.js";
 import { chatMessage, generationParams, samplingFields, toChatMessages } from "./schemas.js";
+import { MAX_TEXT_CHARS } from "./translate.js";
 
 /**
  * Workers AI's `POST /ai/run/{model}` shapes, so code written for `env.AI.run()` moves over by
@@ -30,18 +35,82 @@ const textGenerationRequest = z
     path: ["prompt"],
   });
 
+const translationRequest = z.object({
+  text: z.string().min(1).max(MAX_TEXT_CHARS),
+  source_lang: z.string().min(2).max(32).optional(),
+  target_lang: z.string().min(2).max(32).optional(),
+});
+
+const encoderText = z.string().min(1).max(20_000);
+const encoderRequest = z.object({
+  text: z.union([encoderText, z.array(encoderText).min(1).max(MAX_INPUTS)]),
+});
+
+type Handler = (c: Context<AppEnv>, manifest: Manifest, dtype: string | undefined) => Promise<Response>;
+
+const handlers: Record<string, Handler> = {
+  "text-generation": textGeneration,
+  translation: async (c, manifest, dtype) => {
+    const body = await readJson(c, translationRequest);
+    const registry = c.get("registry");
+    const lease = await openTranslator(registry, manifest, dtype);
+    try {
+      const result = await translate(lease.value, {
+        texts: [body.text],
+        sourceLang: body.source_lang,
+        targetLang: body.target_lang,
+      });
+      return c.json({ translated_text: result.translations[0]?.text ?? "" });
+    } finally {
+      lease.release();
+    }
+  },
+  "feature-extraction": async (c, manifest, dtype) => {
+    const body = await readJson(c, encoderRequest);
+    const lease = await openEncoder(c.get("registry"), manifest, dtype);
+    try {
+      const batch = prepareInput(lease.value, body.text, true);
+      const vectors = (await embed(lease.value, batch.ids)).map((perInput) => Array.from(perInput[0] ?? []));
+      return c.json({ shape: [vectors.length, vectors[0]?.length ?? 0], data: vectors });
+    } finally {
+      lease.release();
+    }
+  },
+  "text-classification": async (c, manifest, dtype) => {
+    const body = await readJson(c, encoderRequest);
+    const lease = await openEncoder(c.get("registry"), manifest, dtype);
+    try {
+      const batch = prepareInput(lease.value, body.text, true);
+      const results = await classify(lease.value, batch.ids, lease.value.labels.length);
+      return c.json(typeof body.text === "string" ? (results[0] ?? []) : results);
+    } finally {
+      lease.release();
+    }
+  },
+};
+
 export const workersAi = new Hono<AppEnv>().post("/ai/run/:model", async (c) => {
   const registry = c.get("registry");
   const { id, dtype } = parseModelRef(c.req.param("model"));
   const manifest = await registry.manifest(id);
-  if (manifest.task !== "text-generation") {
+  const handler = handlers[manifest.task];
+  if (!handler) {
     throw new ApiError(
       400,
-      `The model '${id}' (${manifest.task}) has no Workers AI shape here.`,
+      `The model '${id}' is a ${manifest.task} model; use the tensor API (/v2/models/${id}/infer) for it.`,
       "wrong_task",
       "model",
     );
   }
+  return handler(c, manifest, dtype);
+});
+
+async function textGeneration(
+  c: Context<AppEnv>,
+  manifest: Manifest,
+  dtype: string | undefined,
+): Promise<Response> {
+  const registry = c.get("registry");
   const body = await readJson(c, textGenerationRequest);
   const lease = await openGenerator(registry, manifest, dtype);
   let streaming = false;
@@ -85,4 +154,4 @@ export const workersAi = new Hono<AppEnv>().post("/ai/run/:model", async (c) => 
   } finally {
     if (!streaming) lease.release();
   }
-});
+}

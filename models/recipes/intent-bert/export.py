@@ -84,7 +84,7 @@ def main():
     ids = torch.tensor([tok.encode("where is my order?"), tok.encode("where is my order?")])
     mask = torch.ones_like(ids)
     torch.onnx.export(
-        ExportWrapper(model), (ids, mask, torch.zeros_like(ids)), fp32_path,
+        ExportWrapper(model).eval(), (ids, mask, torch.zeros_like(ids)), fp32_path,
         input_names=["input_ids", "attention_mask", "token_type_ids"],
         output_names=["logits", "last_hidden_state"],
         dynamic_axes={"input_ids": {0: "batch_size", 1: "sequence_length"},

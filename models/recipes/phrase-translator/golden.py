@@ -1,0 +1,122 @@
+"""Write golden.json from PyTorch (fp32 and int8 = fake-quant torch with the shared int8 scheme).
+Usage: golden.py CKPT MODEL_DIR OUT_JSON"""
+import copy
+import json
+import os
+import re
+import sys
+
+import numpy as np
+import torch
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(HERE, "..", "common"))
+from export import load_model  # noqa: E402
+from generate import beam_search, first_step_logits, greedy  # noqa: E402
+from tok import Tokenizer  # noqa: E402
+
+import int8  # noqa: E402
+
+CASES = [
+    ">>zho<< delivery on Friday 12 March",
+    ">>deu<< Friday 12 March",
+    ">>fra<< your order ships in 2 days",
+    ">>zho<< 3 items in your basket",
+    ">>deu<< total: €1,234.50",
+    ">>fra<< only 1 bottle of water left in stock",
+    ">>zho<< the shop opens at 9:30 am",
+    ">>fra<< you are our 1st customer",
+]
+NUM_BEAMS = 4
+
+
+def fake_quant(model):
+    """Replace every nn.Linear / nn.Embedding weight by its int8 quantize->dequantize (axis 0 = output rows)."""
+    m = copy.deepcopy(model)
+    with torch.no_grad():
+        for mod in m.modules():
+            if isinstance(mod, (torch.nn.Linear, torch.nn.Embedding)):
+                w = mod.weight.detach().numpy().astype(np.float32)
+                mod.weight.copy_(torch.from_numpy(int8.fake_quantize(w, axis=0)))
+    return m
+
+
+def r6(x):
+    return [float("%.6g" % v) for v in x]
+
+
+def main():
+    ckpt, model_dir, out = sys.argv[1], sys.argv[2], sys.argv[3]
+    torch.set_num_threads(1)
+    tk = Tokenizer(os.path.join(model_dir, "tokenizer.json"))
+    with open(os.path.join(model_dir, "generation_config.json")) as f:
+        gen = json.load(f)
+    pad, eos, max_length = gen["pad_token_id"], gen["eos_token_id"], gen["max_length"]
+    fp32, _ = load_model(ckpt)
+    models = {"fp32": fp32, "int8": fake_quant(fp32)}
+    cases = []
+    for text in CASES:
+        ids = tk.encode(text)
+        x = torch.tensor([ids])
+        mask = torch.ones_like(x)
+        case = {"source": text, "target_lang": text[2:5], "input_ids": ids}
+        for dt, m in models.items():
+            g = greedy(m, x, mask, pad, eos, max_length, use_cache=True)[0]
+            g2 = greedy(m, x, mask, pad, eos, max_length, use_cache=False)[0]
+            assert g == g2, (text, dt, g, g2)
+            beams = beam_search(m, x, pad, eos, num_beams=NUM_BEAMS, max_length=max_length,
+                                length_penalty=gen.get("length_penalty", 1.0), early_stopping=gen["early_stopping"],
+                                num_return_sequences=NUM_BEAMS)
+            case[dt] = {
+                "greedy_ids": g,
+                "greedy_ids_no_cache": g2,
+                "greedy_text": tk.decode(g, skip_special_tokens=True),
+                "beam": [{"ids": s, "score": float("%.6g" % sc), "text": tk.decode(s, skip_special_tokens=True)}
+                         for s, sc in beams],
+                "first_step_logits": r6(first_step_logits(m, x, mask, pad)[0].tolist()),
+            }
+        cases.append(case)
+        print(text, "->", case["fp32"]["greedy_text"], "|", case["int8"]["greedy_text"], flush=True)
+    # batch case: all sources right-padded with <pad> into one batch
+    seqs = [c["input_ids"] for c in cases]
+    n = max(len(s) for s in seqs)
+    bx = torch.tensor([s + [pad] * (n - len(s)) for s in seqs])
+    bm = torch.tensor([[1] * len(s) + [0] * (n - len(s)) for s in seqs])
+    batch = {"sources": CASES, "input_ids": bx.tolist(), "attention_mask": bm.tolist()}
+    for dt, m in models.items():
+        g = greedy(m, bx, bm, pad, eos, max_length, use_cache=True)
+        for row, c in zip(g, cases):
+            assert row == c[dt]["greedy_ids"], ("batch differs", dt, row, c[dt]["greedy_ids"])
+        batch[dt] = {"greedy_ids": g}
+    doc = {
+        "model": "phrase-translator",
+        "how_inputs_were_built": "input_ids = tokenizer.json encoding of `source` (the target-language token "
+                                 ">>zho<< / >>deu<< / >>fra<< prepended to the English text, one space between), "
+                                 "with the post-processor appending </s>",
+        "special_tokens": {"eos": eos, "unk": tk.vocab["<unk>"], "pad": pad, "decoder_start": gen["decoder_start_token_id"],
+                           "lang": {t: tk.added[t] for t in (">>zho<<", ">>deu<<", ">>fra<<")}},
+        "generation": {"max_length": max_length, "bad_words_ids": gen["bad_words_ids"],
+                       "forced_eos_token_id": gen["forced_eos_token_id"], "num_beams_default": gen["num_beams"],
+                       "beam": {"num_beams": NUM_BEAMS, "num_return_sequences": NUM_BEAMS, "length_penalty":
+                                gen.get("length_penalty", 1.0), "early_stopping": gen["early_stopping"]}},
+        "notes": "Ids are as HF generate() returns them: leading decoder_start_token_id (= pad), trailing eos. "
+                 "greedy_ids: incremental decoding with KV cache; greedy_ids_no_cache: full prefix recomputed each "
+                 "step. beam: HF beam search, sequences in score order, score = sum of log-probs (log_softmax of "
+                 "raw logits, pad masked to -inf) / generated length incl. eos (length_penalty 1.0). "
+                 "first_step_logits: raw decoder logits (before processors) for decoder input [decoder_start], "
+                 "full vocabulary, 6 significant digits. int8 = fake-quant torch (weights quantize->dequantize with "
+                 "models/recipes/common/int8.py), equal to the _quantized.onnx files up to float rounding.",
+        "cases": cases,
+        "batch": batch,
+    }
+    text = json.dumps(doc, ensure_ascii=False, indent=1)
+    text = re.sub(r"\[\s*(-?[0-9][-0-9.e,\s]*?)\s*\]",
+                  lambda mm: "[" + ", ".join(v.strip() for v in mm.group(1).split(",")) + "]", text)
+    with open(out, "w", encoding="utf-8") as f:
+        f.write(text + "\n")
+    print("wrote", out)
+
+
+if __name__ == "__main__":
+    main()

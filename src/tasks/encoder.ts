@@ -1,0 +1,258 @@
+import type { Tensor } from "onnxruntime-web/wasm";
+import { ApiError, invalidParam } from "../errors.js";
+import type { Lease } from "../runtime/isolate-cache.js";
+import { findFile, type Manifest } from "../runtime/manifest.js";
+import type { Ort } from "../runtime/ort.js";
+import type { ModelRegistry } from "../runtime/registry.js";
+import type { Feeds, ModelSession } from "../runtime/session.js";
+import { pickOnnx, type TextAssets, textAssets } from "./model-files.js";
+
+/**
+ * BERT-family encoders and static embeddings: padded batches, truncation that is reported,
+ * pooling (mean, CLS, none) and L2 normalisation as the folder's sentence-transformers files
+ * say, and classification heads (softmax, or sigmoid for multi-label models).
+ */
+export type Pooling = "mean" | "cls" | "none";
+
+export interface EncoderConfig {
+  pooling: Pooling;
+  normalize: boolean;
+}
+
+export interface Encoder {
+  manifest: Manifest;
+  session: ModelSession;
+  ort: Ort;
+  assets: TextAssets;
+  defaults: EncoderConfig;
+  maxTokens: number;
+  padId: number;
+  labels: string[];
+  multiLabel: boolean;
+}
+
+const num = (value: unknown) => (typeof value === "number" ? value : undefined);
+
+export async function openEncoder(
+  registry: ModelRegistry,
+  manifest: Manifest,
+  dtype?: string,
+): Promise<Lease<Encoder>> {
+  if (manifest.task !== "feature-extraction" && manifest.task !== "text-classification") {
+    throw new ApiError(
+      400,
+      `The model '${manifest.id}' is a ${manifest.task} model, not an embedding or classification model.`,
+      "wrong_task",
+      "model",
+    );
+  }
+  const file = pickOnnx(manifest, ["model"], dtype);
+  const assets = await textAssets(registry, manifest);
+  try {
+    const pooling = await poolingConfig(registry, manifest);
+    const session = await registry.session(manifest, file);
+    const runtime = await registry.runtime();
+    const { config, tokenizer } = assets.value;
+    const id2label = (config.id2label ?? {}) as Record<string, string>;
+    const labels = Object.keys(id2label)
+      .sort((a, b) => Number(a) - Number(b))
+      .map((key) => id2label[key] ?? key);
+    const pad = tokenizer.special("pad_token");
+    return {
+      value: {
+        manifest,
+        session: session.value,
+        ort: runtime.ort,
+        assets: assets.value,
+        defaults: pooling,
+        maxTokens: Math.min(
+          num(config.max_position_embeddings) ?? 512,
+          num(tokenizer.config.model_max_length) ?? Number.POSITIVE_INFINITY,
+        ),
+        padId: (pad === undefined ? undefined : tokenizer.tokenId(pad)) ?? num(config.pad_token_id) ?? 0,
+        labels,
+        multiLabel: config.problem_type === "multi_label_classification",
+      },
+      hit: session.hit && assets.hit,
+      release: () => {
+        session.release();
+        assets.release();
+      },
+    };
+  } catch (error) {
+    assets.release();
+    throw error;
+  }
+}
+
+/** sentence-transformers' modules.json + 1_Pooling/config.json; mean + normalise where absent. */
+async function poolingConfig(registry: ModelRegistry, manifest: Manifest): Promise<EncoderConfig> {
+  const modules = findFile(manifest, "modules.json")
+    ? await registry.readText(manifest, "modules.json")
+    : undefined;
+  const parsed = modules ? (JSON.parse(modules) as { type?: string; path?: string }[]) : undefined;
+  const poolingPath = parsed?.find((m) => m.type?.endsWith("Pooling"))?.path ?? "1_Pooling";
+  const poolingFile = `${poolingPath}/config.json`;
+  const pooling = findFile(manifest, poolingFile)
+    ? await registry.readJson(manifest, poolingFile)
+    : undefined;
+  return {
+    pooling: pooling?.pooling_mode_cls_token === true ? "cls" : "mean",
+    normalize: parsed ? parsed.some((m) => m.type?.endsWith("Normalize")) : true,
+  };
+}
+
+export interface EncodedBatch {
+  ids: number[][];
+  truncated: boolean[];
+}
+
+/** Tokenises texts; longer than the model allows is truncated (and said) or refused. */
+export function tokenize(encoder: Encoder, texts: string[], truncate: boolean): EncodedBatch {
+  const { tokenizer } = encoder.assets;
+  const specials = tokenizer.encode("", true).length;
+  const ids: number[][] = [];
+  const truncated: boolean[] = [];
+  texts.forEach((text, index) => {
+    let tokens = tokenizer.encode(text, true);
+    const cut = tokens.length > encoder.maxTokens;
+    if (cut && !truncate) {
+      throw invalidParam(
+        texts.length === 1 ? "input" : `input[${index}]`,
+        `Input ${index} has ${tokens.length} tokens; the model takes at most ${encoder.maxTokens} (allow truncation to cut it).`,
+        "input_too_long",
+      );
+    }
+    if (cut) {
+      // Keep the closing special token ([SEP]) where the template adds one.
+      tokens =
+        specials >= 2
+          ? [...tokens.slice(0, encoder.maxTokens - 1), tokens[tokens.length - 1] ?? 0]
+          : tokens.slice(0, encoder.maxTokens);
+    }
+    ids.push(tokens);
+    truncated.push(cut);
+  });
+  return { ids, truncated };
+}
+
+/** Runs the encoder on a padded batch; returns the outputs the caller asks for. */
+async function runBatch(encoder: Encoder, batch: number[][], outputs: string[]) {
+  const { ort, session } = encoder;
+  const length = Math.max(1, ...batch.map((ids) => ids.length));
+  const ids = new BigInt64Array(batch.length * length).fill(BigInt(encoder.padId));
+  const mask = new BigInt64Array(batch.length * length);
+  batch.forEach((row, r) => {
+    row.forEach((id, i) => {
+      ids[r * length + i] = BigInt(id);
+      mask[r * length + i] = 1n;
+    });
+  });
+  const shape = [batch.length, length];
+  const feeds: Feeds = {
+    input_ids: new ort.Tensor("int64", ids, shape),
+    attention_mask: new ort.Tensor("int64", mask, shape),
+  };
+  if (session.hasInput("token_type_ids")) {
+    feeds.token_type_ids = new ort.Tensor("int64", new BigInt64Array(ids.length), shape);
+  }
+  const wanted = outputs.filter((name) => session.outputs.some((o) => o.name === name));
+  return { result: await session.run(feeds, wanted), mask, length };
+}
+
+export function l2Normalize(vector: Float32Array): Float32Array {
+  let norm = 0;
+  for (const value of vector) norm += value * value;
+  norm = Math.sqrt(norm) || 1;
+  return vector.map((value) => value / norm);
+}
+
+export interface EmbedOptions {
+  pooling?: Pooling;
+  normalize?: boolean;
+}
+
+/** One embedding per input (pooled), or per token when pooling is "none". */
+export async function embed(
+  encoder: Encoder,
+  batch: number[][],
+  options: EmbedOptions = {},
+): Promise<Float32Array[][]> {
+  const pooling = options.pooling ?? encoder.defaults.pooling;
+  const normalize = options.normalize ?? encoder.defaults.normalize;
+  const { session } = encoder;
+  const hasHidden = session.outputs.some((o) => o.name === "last_hidden_state");
+  if (!hasHidden) {
+    if (pooling === "none") throw invalidParam("pooling", "This model only returns pooled embeddings.");
+    const { result } = await runBatch(encoder, batch, ["sentence_embedding"]);
+    const pooled = result.sentence_embedding as Tensor;
+    const [, dims = 0] = pooled.dims;
+    const data = pooled.data as Float32Array;
+    return batch.map((_, r) => {
+      const vector = data.slice(r * dims, (r + 1) * dims);
+      return [normalize ? l2Normalize(vector) : vector];
+    });
+  }
+  const { result, mask, length } = await runBatch(encoder, batch, ["last_hidden_state"]);
+  const hidden = result.last_hidden_state as Tensor;
+  const [, , dims = 0] = hidden.dims;
+  const data = hidden.data as Float32Array;
+  return batch.map((row, r) => {
+    const token = (i: number) => data.subarray((r * length + i) * dims, (r * length + i + 1) * dims);
+    if (pooling === "none") {
+      return row.map((_, i) => (normalize ? l2Normalize(token(i)) : token(i).slice()));
+    }
+    let vector: Float32Array;
+    if (pooling === "cls") {
+      vector = token(0).slice();
+    } else {
+      vector = new Float32Array(dims);
+      let count = 0;
+      for (let i = 0; i < length; i++) {
+        if (mask[r * length + i] !== 1n) continue;
+        count++;
+        const values = token(i);
+        for (let d = 0; d < dims; d++) vector[d] = (vector[d] ?? 0) + (values[d] ?? 0);
+      }
+      for (let d = 0; d < dims; d++) vector[d] = (vector[d] ?? 0) / Math.max(1, count);
+    }
+    return [normalize ? l2Normalize(vector) : vector];
+  });
+}
+
+export interface LabelScore {
+  label: string;
+  score: number;
+}
+
+/** Label scores per input, best first: softmax over id2label, or sigmoid per label if multi-label. */
+export async function classify(encoder: Encoder, batch: number[][], topK: number): Promise<LabelScore[][]> {
+  if (!encoder.session.outputs.some((o) => o.name === "logits")) {
+    throw new ApiError(
+      400,
+      `The model '${encoder.manifest.id}' has no classification head.`,
+      "wrong_task",
+      "model",
+    );
+  }
+  const { result } = await runBatch(encoder, batch, ["logits"]);
+  const logits = result.logits as Tensor;
+  const [, labels = 0] = logits.dims;
+  const data = logits.data as Float32Array;
+  return batch.map((_, r) => {
+    const row = Array.from(data.subarray(r * labels, (r + 1) * labels));
+    let scores: number[];
+    if (encoder.multiLabel) {
+      scores = row.map((value) => 1 / (1 + Math.exp(-value)));
+    } else {
+      const max = Math.max(...row);
+      const exps = row.map((value) => Math.exp(value - max));
+      const total = exps.reduce((a, b) => a + b, 0);
+      scores = exps.map((value) => value / total);
+    }
+    return scores
+      .map((score, index) => ({ label: encoder.labels[index] ?? `LABEL_${index}`, score }))
+      .sort((a, b) => b.score - a.score)
+      .slice(0, topK);
+  });
+}

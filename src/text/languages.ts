@@ -1,0 +1,66 @@
+import type { TextTokenizer } from "./tokenizer.js";
+
+/**
+ * How a translation model is told the languages, read from its own vocabulary:
+ * - Marian multi-target (opus-mt-en-mul style): a `>>xxx<<` token prefixed to the source;
+ * - M2M100: `__xx__` tokens, the source one prefixed, the target one forced as first output;
+ * - NLLB: `xxx_Script` tokens, used the same way as M2M100's;
+ * - a one-pair model (Marian opus-mt-en-de style) has none and needs no language at all.
+ */
+export type LanguageScheme = "marian-prefix" | "m2m100" | "nllb" | "single-pair";
+
+export interface LanguageTokens {
+  scheme: LanguageScheme;
+  /** Language code as the model spells it -> token id. */
+  tokens: Map<string, number>;
+}
+
+export function languageTokens(tokenizer: TextTokenizer): LanguageTokens {
+  const marian = new Map<string, number>();
+  const m2m = new Map<string, number>();
+  const nllb = new Map<string, number>();
+  for (const [token, id] of tokenizer.vocabulary()) {
+    const prefixed = /^>>([A-Za-z_]{2,12})<<$/.exec(token);
+    if (prefixed?.[1]) marian.set(prefixed[1], id);
+    const m2m100 = /^__([a-z]{2,3})__$/.exec(token);
+    if (m2m100?.[1]) m2m.set(m2m100[1], id);
+    if (/^[a-z]{3}_[A-Z][a-z]{3}$/.test(token)) nllb.set(token, id);
+  }
+  if (marian.size > 0) return { scheme: "marian-prefix", tokens: marian };
+  if (nllb.size > 1) return { scheme: "nllb", tokens: nllb };
+  if (m2m.size > 1) return { scheme: "m2m100", tokens: m2m };
+  return { scheme: "single-pair", tokens: new Map() };
+}
+
+/** ISO 639-1 codes and English names of common languages, for matching what users write. */
+const ALIASES: Record<string, string[]> = {
+  zh: ["zho", "cmn", "chi", "zh_hans", "zho_hans", "cmn_hans", "chinese", "zh-cn", "zh-hans", "zh_cn"],
+  de: ["deu", "ger", "german", "deu_latn"],
+  fr: ["fra", "fre", "french", "fra_latn"],
+  en: ["eng", "english", "eng_latn"],
+  es: ["spa", "spanish", "spa_latn"],
+  it: ["ita", "italian", "ita_latn"],
+  pt: ["por", "portuguese", "por_latn"],
+  nl: ["nld", "dut", "dutch", "nld_latn"],
+  ru: ["rus", "russian", "rus_cyrl"],
+  ja: ["jpn", "japanese", "jpn_jpan"],
+  ko: ["kor", "korean", "kor_hang"],
+  ar: ["ara", "arabic", "arb_arab"],
+};
+
+function canonical(code: string): string {
+  const lower = code.toLowerCase().replace("-", "_");
+  for (const [iso, names] of Object.entries(ALIASES)) {
+    if (lower === iso || names.includes(lower)) return iso;
+  }
+  return lower;
+}
+
+/** The model's own code for a language a user named ("zh", "zho", "Chinese", ...), if it has one. */
+export function matchLanguage(languages: LanguageTokens, requested: string): string | undefined {
+  const wanted = canonical(requested);
+  for (const code of languages.tokens.keys()) {
+    if (code.toLowerCase() === requested.toLowerCase() || canonical(code) === wanted) return code;
+  }
+  return undefined;
+}
