@@ -1,12 +1,23 @@
-import { readdir } from "node:fs/promises";
+import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { parseEntries, pushKnowledgeBase } from "./lib/kb.js";
 import { FolderError } from "./lib/model-folder.js";
 import { pushModel } from "./lib/push.js";
 import { localTarget } from "./lib/targets.js";
 
-/** Pushes every bundled model under models/ to the local dev R2; unchanged ones are skipped. */
+/**
+ * Pushes every bundled model under models/ to the local dev R2 (unchanged ones are skipped), then
+ * embeds the sample knowledge bases listed in kb/knowledge-bases.json.
+ */
 const { values } = parseArgs({ options: { "persist-to": { type: "string" }, models: { type: "string" } } });
+interface KbConfig {
+  id: string;
+  file: string;
+  model: string;
+  field: string;
+}
+
 const root = values.models ?? "models";
 const folders = (await readdir(root, { withFileTypes: true }))
   .filter((entry) => entry.isDirectory() && entry.name !== "recipes")
@@ -25,6 +36,13 @@ try {
       failed += 1;
       console.error(`models:seed: skipped ${id}: ${error.message}`);
     }
+  }
+  const bases = JSON.parse(await readFile(join("kb", "knowledge-bases.json"), "utf8")) as KbConfig[];
+  for (const base of bases) {
+    if (!folders.includes(base.model)) continue;
+    const entries = parseEntries(await readFile(join("kb", base.file), "utf8"), base.field);
+    await pushKnowledgeBase(target, { id: base.id, model: base.model, entries, quiet: true });
+    console.error(`${base.id}: knowledge base of ${entries.length} entries embedded with ${base.model}`);
   }
 } finally {
   await target.close();

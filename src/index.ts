@@ -4,6 +4,7 @@ import { type AppEnv, DEFAULT_BUDGET_MB, type Env, positiveNumber } from "./env.
 import { limitBody, onError, onNotFound } from "./http.js";
 import { embeddings } from "./routes/embeddings.js";
 import { health } from "./routes/health.js";
+import { kb } from "./routes/kb.js";
 import { models } from "./routes/models.js";
 import { oip } from "./routes/oip.js";
 import { openai } from "./routes/openai.js";
@@ -46,6 +47,7 @@ app.route("/", oip);
 app.route("/", openai);
 app.route("/", translateRoute);
 app.route("/", embeddings);
+app.route("/", kb);
 app.route("/", workersAi);
 
 export default app;

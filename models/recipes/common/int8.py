@@ -1,0 +1,153 @@
+"""Project-wide int8 weight quantization (weight-only, symmetric, per output channel).
+
+The same numpy function quantizes the ONNX initializers and the PyTorch weights, so a
+"fake-quant" torch model computes what the int8 ONNX computes, up to float rounding:
+int8 goldens come from that torch model.
+
+- scale[c] = max(|w| over channel c) / 127 (1.0 where that max is 0), float32
+- q = clip(round_half_to_even(w / scale), -127, 127) as int8
+- ONNX: the weight becomes an int8 initializer + float32 scale + int8 zero point (zeros) expanded
+  by a DequantizeLinear node in the top-level graph (If subgraphs see outer-scope names).
+  onnxruntime keeps DequantizeLinear of initializers unfolded, so weights stay int8 in memory.
+
+Usage: python3 int8.py SRC.onnx DST.onnx     (or import quantize_onnx / fake_quantize_)
+"""
+import sys
+
+import numpy as np
+import onnx
+from onnx import helper, numpy_helper
+
+MIN_ELEMENTS = 1024
+
+
+def quantize_array(w, axis):
+    """Returns (q int8, scale float32 of shape [w.shape[axis]])."""
+    w = np.asarray(w, dtype=np.float32)
+    other = tuple(i for i in range(w.ndim) if i != axis)
+    peak = np.max(np.abs(w), axis=other).astype(np.float32)
+    scale = np.where(peak > 0, peak / np.float32(127), np.float32(1)).astype(np.float32)
+    shape = [1] * w.ndim
+    shape[axis] = -1
+    q = np.clip(np.round(w / scale.reshape(shape)), -127, 127).astype(np.int8)
+    return q, scale
+
+
+def dequantize_array(q, scale, axis):
+    shape = [1] * q.ndim
+    shape[axis] = -1
+    return (q.astype(np.float32) * scale.reshape(shape)).astype(np.float32)
+
+
+def fake_quantize_(module):
+    """Replaces nn.Linear and nn.Embedding weights of a torch module by their int8 round trip."""
+    import torch
+
+    for sub in module.modules():
+        if isinstance(sub, (torch.nn.Linear, torch.nn.Embedding)):
+            w = sub.weight.detach().cpu().numpy()
+            q, scale = quantize_array(w, axis=0)
+            with torch.no_grad():
+                sub.weight.copy_(torch.from_numpy(dequantize_array(q, scale, axis=0)))
+    return module
+
+
+def _graphs(graph):
+    yield graph
+    for node in graph.node:
+        for attr in node.attribute:
+            if attr.type == onnx.AttributeProto.GRAPH:
+                yield from _graphs(attr.g)
+            elif attr.type == onnx.AttributeProto.GRAPHS:
+                for g in attr.graphs:
+                    yield from _graphs(g)
+
+
+def _axis_for(node, input_index, ndim):
+    if node.op_type == "MatMul" and input_index == 1 and ndim == 2:
+        return 1
+    if node.op_type == "Gemm" and input_index == 1 and ndim == 2:
+        trans_b = next((a.i for a in node.attribute if a.name == "transB"), 0)
+        return 0 if trans_b else 1
+    if node.op_type == "Gather" and input_index == 0 and ndim == 2:
+        return 0
+    return None
+
+
+def quantize_onnx(src, dst, min_elements=MIN_ELEMENTS):
+    model = onnx.load(src)
+    top = model.graph
+    initializers = {init.name: init for init in top.initializer}
+    axes = {}
+    for graph in _graphs(top):
+        for node in graph.node:
+            for index, name in enumerate(node.input):
+                init = initializers.get(name)
+                if init is None or init.data_type != onnx.TensorProto.FLOAT:
+                    continue
+                dims = list(init.dims)
+                if len(dims) < 2 or int(np.prod(dims)) < min_elements:
+                    continue
+                axis = _axis_for(node, index, len(dims))
+                if axis is None:
+                    axes[name] = "skip"
+                elif axes.get(name, axis) != axis:
+                    axes[name] = "skip"
+                elif axes.get(name) != "skip":
+                    axes[name] = axis
+    new_nodes = []
+    quantized = []
+    for name, axis in axes.items():
+        if axis == "skip":
+            continue
+        init = initializers[name]
+        w = numpy_helper.to_array(init)
+        q, scale = quantize_array(w, axis)
+        top.initializer.remove(init)
+        top.initializer.extend(
+            [
+                numpy_helper.from_array(q, f"{name}_quantized"),
+                numpy_helper.from_array(scale, f"{name}_scale"),
+                numpy_helper.from_array(np.zeros_like(scale, dtype=np.int8), f"{name}_zero_point"),
+            ]
+        )
+        new_nodes.append(
+            helper.make_node(
+                "DequantizeLinear",
+                [f"{name}_quantized", f"{name}_scale", f"{name}_zero_point"],
+                [name],
+                name=f"{name}_DequantizeLinear",
+                axis=axis,
+            )
+        )
+        quantized.append(name)
+    nodes = list(top.node)
+    del top.node[:]
+    top.node.extend(new_nodes + nodes)
+    for opset in model.opset_import:
+        if opset.domain in ("", "ai.onnx") and opset.version < 13:
+            raise ValueError("per-axis DequantizeLinear needs opset >= 13")
+    onnx.checker.check_model(model)
+    onnx.save(model, dst)
+    return quantized
+
+
+def _self_test():
+    rng = np.random.default_rng(0)
+    w = rng.normal(size=(64, 32)).astype(np.float32)
+    q, scale = quantize_array(w, axis=1)
+    back = dequantize_array(q, scale, axis=1)
+    assert q.dtype == np.int8 and scale.shape == (32,)
+    assert np.max(np.abs(back - w)) <= np.max(scale) / 2 + 1e-6
+    qt, st = quantize_array(w.T, axis=0)
+    assert np.array_equal(qt, q.T) and np.array_equal(st, scale)
+    zero = quantize_array(np.zeros((4, 4), np.float32), axis=0)[1]
+    assert np.all(zero == 1.0)
+    print("int8 self-test ok")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 3:
+        print("quantized:", quantize_onnx(sys.argv[1], sys.argv[2]))
+    else:
+        _self_test()
