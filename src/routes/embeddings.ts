@@ -62,7 +62,7 @@ export function prepareInput(
       if (text.trim() === "")
         throw invalidParam(param(index), `Input ${index} is an empty string.`, "empty_input");
     });
-    return tokenize(encoder, texts, truncate);
+    return tokenize(encoder, texts, truncate, param);
   }
   const vocab = encoder.assets.tokenizer.vocabSize;
   const rows = list as number[][];

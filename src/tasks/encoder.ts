@@ -108,7 +108,12 @@ export interface EncodedBatch {
 }
 
 /** Tokenises texts; longer than the model allows is truncated (and said) or refused. */
-export function tokenize(encoder: Encoder, texts: string[], truncate: boolean): EncodedBatch {
+export function tokenize(
+  encoder: Encoder,
+  texts: string[],
+  truncate: boolean,
+  param: (index: number) => string = (index) => `input[${index}]`,
+): EncodedBatch {
   const { tokenizer } = encoder.assets;
   const specials = tokenizer.encode("", true).length;
   const ids: number[][] = [];
@@ -118,7 +123,7 @@ export function tokenize(encoder: Encoder, texts: string[], truncate: boolean): 
     const cut = tokens.length > encoder.maxTokens;
     if (cut && !truncate) {
       throw invalidParam(
-        texts.length === 1 ? "input" : `input[${index}]`,
+        param(index),
         `Input ${index} has ${tokens.length} tokens; the model takes at most ${encoder.maxTokens} (allow truncation to cut it).`,
         "input_too_long",
       );
