@@ -27,9 +27,11 @@ const folders = (await readdir(root, { withFileTypes: true }))
 const target = await localTarget(values["persist-to"]);
 let failed = 0;
 try {
+  const pushed = new Set<string>();
   for (const id of folders) {
     try {
       await pushModel(target, { folder: join(root, id), id });
+      pushed.add(id);
     } catch (error) {
       if (!(error instanceof FolderError)) throw error;
       // One broken folder should not keep `npm run dev` from serving the others.
@@ -39,7 +41,7 @@ try {
   }
   const bases = JSON.parse(await readFile(join("kb", "knowledge-bases.json"), "utf8")) as KbConfig[];
   for (const base of bases) {
-    if (!folders.includes(base.model)) continue;
+    if (!pushed.has(base.model)) continue;
     const entries = parseEntries(await readFile(join("kb", base.file), "utf8"), base.field);
     await pushKnowledgeBase(target, { id: base.id, model: base.model, entries, quiet: true });
     console.error(`${base.id}: knowledge base of ${entries.length} entries embedded with ${base.model}`);
