@@ -1,5 +1,6 @@
 import { writeFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
+import { benchEmbeddings } from "./embeddings.js";
 import { benchFoundation } from "./foundation.js";
 
 /**
@@ -8,6 +9,7 @@ import { benchFoundation } from "./foundation.js";
  */
 const sections: Record<string, (models?: string[]) => Promise<string>> = {
   foundation: benchFoundation,
+  embeddings: benchEmbeddings,
 };
 
 const { values } = parseArgs({ options: { only: { type: "string" }, models: { type: "string" } } });

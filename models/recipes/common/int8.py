@@ -6,9 +6,10 @@ int8 goldens come from that torch model.
 
 - scale[c] = max(|w| over channel c) / 127 (1.0 where that max is 0), float32
 - q = clip(round_half_to_even(w / scale), -127, 127) as int8
-- ONNX: the weight becomes an int8 initializer + float32 scale + int8 zero point (zeros) expanded
-  by a DequantizeLinear node in the top-level graph (If subgraphs see outer-scope names).
+- ONNX: a MatMul/Gemm weight becomes an int8 initializer + float32 scale + int8 zero point (zeros)
+  expanded by a DequantizeLinear node in the top-level graph (If subgraphs see outer-scope names);
   onnxruntime keeps DequantizeLinear of initializers unfolded, so weights stay int8 in memory.
+  An embedding table read by Gather is gathered as int8 and only the gathered rows are scaled.
 
 Usage: python3 int8.py SRC.onnx DST.onnx     (or import quantize_onnx / fake_quantize_)
 """
@@ -75,10 +76,18 @@ def _axis_for(node, input_index, ndim):
 
 
 def quantize_onnx(src, dst, min_elements=MIN_ELEMENTS):
+    """Quantizes eligible weights of an ONNX file; returns the names of the quantized initializers.
+
+    MatMul/Gemm weights are expanded by one DequantizeLinear in the top-level graph. Embedding
+    tables read by Gather are gathered as int8 first and only the gathered rows are scaled
+    (Gather -> Cast -> Mul by the gathered row scales): dequantizing a whole vocabulary table on
+    every call would cost more than the model's matmuls.
+    """
     model = onnx.load(src)
     top = model.graph
     initializers = {init.name: init for init in top.initializer}
     axes = {}
+    consumers = {}
     for graph in _graphs(top):
         for node in graph.node:
             for index, name in enumerate(node.input):
@@ -88,45 +97,63 @@ def quantize_onnx(src, dst, min_elements=MIN_ELEMENTS):
                 dims = list(init.dims)
                 if len(dims) < 2 or int(np.prod(dims)) < min_elements:
                     continue
+                consumers.setdefault(name, []).append((graph, node, index))
                 axis = _axis_for(node, index, len(dims))
-                if axis is None:
-                    axes[name] = "skip"
-                elif axes.get(name, axis) != axis:
+                if node.op_type == "Gather" and any(a.name == "axis" and a.i != 0 for a in node.attribute):
+                    axis = None
+                if axis is None or axes.get(name, axis) != axis:
                     axes[name] = "skip"
                 elif axes.get(name) != "skip":
                     axes[name] = axis
-    new_nodes = []
+    top_nodes = []
     quantized = []
+    axes_minus_one = "int8_unsqueeze_axes"
+    needs_axes = False
     for name, axis in axes.items():
         if axis == "skip":
             continue
         init = initializers[name]
-        w = numpy_helper.to_array(init)
-        q, scale = quantize_array(w, axis)
+        q, scale = quantize_array(numpy_helper.to_array(init), axis)
         top.initializer.remove(init)
-        top.initializer.extend(
-            [
-                numpy_helper.from_array(q, f"{name}_quantized"),
-                numpy_helper.from_array(scale, f"{name}_scale"),
-                numpy_helper.from_array(np.zeros_like(scale, dtype=np.int8), f"{name}_zero_point"),
+        qname, sname, zname = f"{name}_quantized", f"{name}_scale", f"{name}_zero_point"
+        top.initializer.extend([numpy_helper.from_array(q, qname), numpy_helper.from_array(scale, sname)])
+        dequantized_needed = False
+        for graph, node, index in consumers[name]:
+            if node.op_type != "Gather":
+                dequantized_needed = True
+                continue
+            needs_axes = True
+            ids = node.input[1]
+            out = node.output[0]
+            prefix = f"{node.name or out}_int8"
+            replacement = [
+                helper.make_node("Gather", [qname, ids], [f"{prefix}_rows"], name=f"{prefix}_gather_rows", axis=0),
+                helper.make_node("Gather", [sname, ids], [f"{prefix}_scales"], name=f"{prefix}_gather_scales", axis=0),
+                helper.make_node("Cast", [f"{prefix}_rows"], [f"{prefix}_float"], name=f"{prefix}_cast",
+                                 to=onnx.TensorProto.FLOAT),
+                helper.make_node("Unsqueeze", [f"{prefix}_scales", axes_minus_one], [f"{prefix}_scales_1"],
+                                 name=f"{prefix}_unsqueeze"),
+                helper.make_node("Mul", [f"{prefix}_float", f"{prefix}_scales_1"], [out], name=f"{prefix}_mul"),
             ]
-        )
-        new_nodes.append(
-            helper.make_node(
-                "DequantizeLinear",
-                [f"{name}_quantized", f"{name}_scale", f"{name}_zero_point"],
-                [name],
-                name=f"{name}_DequantizeLinear",
-                axis=axis,
+            position = list(graph.node).index(node)
+            graph.node.remove(node)
+            for offset, new_node in enumerate(replacement):
+                graph.node.insert(position + offset, new_node)
+        if dequantized_needed:
+            top.initializer.append(numpy_helper.from_array(np.zeros_like(scale, dtype=np.int8), zname))
+            top_nodes.append(
+                helper.make_node("DequantizeLinear", [qname, sname, zname], [name], name=f"{name}_DequantizeLinear",
+                                 axis=axis)
             )
-        )
         quantized.append(name)
+    if needs_axes:
+        top.initializer.append(numpy_helper.from_array(np.array([-1], dtype=np.int64), axes_minus_one))
     nodes = list(top.node)
     del top.node[:]
-    top.node.extend(new_nodes + nodes)
+    top.node.extend(top_nodes + nodes)
     for opset in model.opset_import:
         if opset.domain in ("", "ai.onnx") and opset.version < 13:
-            raise ValueError("per-axis DequantizeLinear needs opset >= 13")
+            raise ValueError("per-axis DequantizeLinear and Unsqueeze with an axes input need opset >= 13")
     onnx.checker.check_model(model)
     onnx.save(model, dst)
     return quantized

@@ -9,7 +9,7 @@ import { Tokenizer } from '@huggingface/tokenizers';
 import { genConfig, greedy, padBatch, sessions } from './ortlib.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const modelDir = path.join(here, '../../phrase-translator');
+const modelDir = process.env.PT_MODEL_DIR ?? path.join(here, '../../phrase-translator');
 const tok = new Tokenizer(JSON.parse(fs.readFileSync(path.join(modelDir, 'tokenizer.json'), 'utf8')),
   JSON.parse(fs.readFileSync(path.join(modelDir, 'tokenizer_config.json'), 'utf8')));
 const g = genConfig(modelDir);
@@ -78,5 +78,5 @@ for (const lang of ['zho', 'deu', 'fra']) {
     chrf: +(metrics.results.int8[lang].chrf - metrics.results.fp32[lang].chrf).toFixed(2) };
 }
 metrics.example_errors = failures;
-fs.writeFileSync(path.join(here, 'metrics.json'), JSON.stringify(metrics, null, 2) + '\n');
+fs.writeFileSync(process.env.PT_METRICS ?? path.join(here, 'metrics.json'), JSON.stringify(metrics, null, 2) + '\n');
 console.log('wrote metrics.json');

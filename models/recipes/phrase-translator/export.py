@@ -80,6 +80,10 @@ def export_all(m, cfg, onnx_dir):
                                     "attention_mask": {0: "batch_size", 1: "encoder_sequence_length"},
                                     "last_hidden_state": {0: "batch_size", 1: "encoder_sequence_length"}},
                       opset_version=OPSET, do_constant_folding=True)
+    enc_path = os.path.join(onnx_dir, "encoder_model.onnx")
+    em = onnx.load(enc_path)
+    em.graph.output[0].type.tensor_type.shape.dim[2].dim_value = cfg["d_model"]  # fixed hidden size, not a symbol
+    onnx.save(em, enc_path)
     dec_ids = torch.randint(5, 100, (b, t))
     pres = past_names(L, "present")
     dyn = {"encoder_attention_mask": {0: "batch_size", 1: "encoder_sequence_length"},

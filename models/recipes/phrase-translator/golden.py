@@ -6,7 +6,6 @@ import os
 import re
 import sys
 
-import numpy as np
 import torch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -32,14 +31,9 @@ NUM_BEAMS = 4
 
 
 def fake_quant(model):
-    """Replace every nn.Linear / nn.Embedding weight by its int8 quantize->dequantize (axis 0 = output rows)."""
-    m = copy.deepcopy(model)
-    with torch.no_grad():
-        for mod in m.modules():
-            if isinstance(mod, (torch.nn.Linear, torch.nn.Embedding)):
-                w = mod.weight.detach().numpy().astype(np.float32)
-                mod.weight.copy_(torch.from_numpy(int8.fake_quantize(w, axis=0)))
-    return m
+    """int8 = fake-quant torch: every nn.Linear / nn.Embedding weight replaced by its int8 round trip
+    (common/int8.py, axis 0 = output rows; the tied output projection shares the embedding's round trip)."""
+    return int8.fake_quantize_(copy.deepcopy(model))
 
 
 def r6(x):
