@@ -82,12 +82,12 @@ export async function benchEmbeddings(only?: string[]): Promise<string> {
             const length = Math.max(...ids.map((row) => row.length));
             const flat = new BigInt64Array(size * length);
             const mask = new BigInt64Array(size * length);
-            ids.forEach((row, r) =>
+            ids.forEach((row, r) => {
               row.forEach((token, i) => {
                 flat[r * length + i] = BigInt(token);
                 mask[r * length + i] = 1n;
-              }),
-            );
+              });
+            });
             const feeds: Feeds = {
               input_ids: new ort.Tensor("int64", flat, [size, length]),
               attention_mask: new ort.Tensor("int64", mask, [size, length]),

@@ -77,7 +77,7 @@ describe("embeddings: glove-static through the worker", () => {
     const words = "refund delivery parcel order shipping address password invoice warranty store".split(" ");
     const inputs = Array.from(
       { length: 32 },
-      (_, i) => words.slice(0, 1 + (i % words.length)).join(" ") + ` ${i}`,
+      (_, i) => `${words.slice(0, 1 + (i % words.length)).join(" ")} ${i}`,
     );
     const batched = await embedTexts(inputs);
     for (const [index, input] of inputs.entries()) {
