@@ -2,6 +2,8 @@ import { writeFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
 import { benchEmbeddings } from "./embeddings.js";
 import { benchFoundation } from "./foundation.js";
+import { benchGeneration } from "./generation.js";
+import { benchTranslation } from "./translation.js";
 
 /**
  * `npm run bench [-- --only SECTION] [--models a,b]`: runs the benchmarks, prints markdown and
@@ -9,6 +11,8 @@ import { benchFoundation } from "./foundation.js";
  */
 const sections: Record<string, (models?: string[]) => Promise<string>> = {
   foundation: benchFoundation,
+  generation: benchGeneration,
+  translation: benchTranslation,
   embeddings: benchEmbeddings,
 };
 
@@ -21,7 +25,8 @@ const parts: string[] = [
 for (const name of chosen) {
   const section = sections[name];
   if (!section) throw new Error(`Unknown benchmark '${name}'; have: ${Object.keys(sections).join(", ")}`);
-  parts.push(await section(models));
+  const report = await section(models);
+  if (report) parts.push(report);
 }
 const report = `${parts.join("\n\n")}\n`;
 process.stdout.write(report);

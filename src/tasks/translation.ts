@@ -235,7 +235,7 @@ function languageSetup(translator: Translator, request: TranslateRequest) {
   return { prefix, forcedBosId: targetId, targetLang: target };
 }
 
-function seq2seqOptions(
+export function seq2seqOptions(
   translator: Translator,
   chosen: { numBeams: number; numReturnSequences: number; maxNewTokens: number; forcedBosId?: number },
 ): Seq2SeqOptions {

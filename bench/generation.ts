@@ -1,0 +1,232 @@
+import { join } from "node:path";
+import type { Tensor } from "onnxruntime-web/wasm";
+import { nodeRegistry } from "../cli/lib/engine.js";
+import { MemoryStore } from "../cli/lib/memory-store.js";
+import { loadTransformers, wasmOptions } from "../cli/lib/transformers.js";
+import type { Feeds } from "../src/runtime/session.js";
+import { type CausalLM, generateIds } from "../src/tasks/causal-lm.js";
+import { GREEDY } from "../src/tasks/sampling.js";
+import { chatPrompt, openGenerator } from "../src/tasks/text-generation.js";
+import { MODELS_DIR, startWorker } from "../test/helpers/worker.js";
+import { ms, percentile, ratio, table, timeIt } from "./stats.js";
+
+/**
+ * Prefill and decode speed and time to first token for the bundled chat model, greedy, in one
+ * run: a bare onnxruntime-web loop (prompt, then one token per step with the KV cache: the floor),
+ * this engine in Node, the worker over HTTP (streamed), and transformers.js generate() on WASM.
+ */
+const MODEL = "shop-assistant";
+const NEW_TOKENS = 32;
+const ROUNDS = 5;
+const PROMPTS = [
+  [{ role: "user", content: "Hello! Where is my order A1234567? It has been a week." }],
+  [{ role: "user", content: "你好，我的订单 A7654321 现在到哪里了？已经一周了。" }],
+];
+
+interface Speed {
+  ttft: number[];
+  decodePerSecond: number[];
+  prefillPerSecond: number[];
+}
+
+function summary(speed: Speed) {
+  return {
+    ttft: percentile(speed.ttft, 50),
+    decode: percentile(speed.decodePerSecond, 50),
+    prefill: percentile(speed.prefillPerSecond, 50),
+  };
+}
+
+/** Bare loop: feeds built by hand, argmax in a plain loop, nothing else. */
+async function bareLoop(lm: CausalLM, prompt: number[], newTokens: number) {
+  const { ort, session, layout } = lm;
+  let past: Feeds = {};
+  for (const layer of layout.past) {
+    for (const name of [layer.key, layer.value]) {
+      past[name] = new ort.Tensor("float32", new Float32Array(0), [1, layout.kvHeads, 0, layout.headDim]);
+    }
+  }
+  let tokens = prompt;
+  let length = 0;
+  let first = 0;
+  const started = performance.now();
+  for (let step = 0; step < newTokens; step++) {
+    const total = length + tokens.length;
+    const feeds: Feeds = {
+      ...past,
+      input_ids: new ort.Tensor("int64", BigInt64Array.from(tokens, BigInt), [1, tokens.length]),
+      attention_mask: new ort.Tensor("int64", new BigInt64Array(total).fill(1n), [1, total]),
+      position_ids: new ort.Tensor(
+        "int64",
+        BigInt64Array.from(tokens, (_, i) => BigInt(length + i)),
+        [1, tokens.length],
+      ),
+    };
+    const outputs = await session.run(feeds);
+    const logits = outputs.logits as Tensor;
+    const vocab = logits.dims[2] ?? 0;
+    const data = logits.data as Float32Array;
+    const offset = (tokens.length - 1) * vocab;
+    let best = 0;
+    for (let i = 1; i < vocab; i++) if ((data[offset + i] ?? 0) > (data[offset + best] ?? 0)) best = i;
+    past = {};
+    for (const layer of layout.past) {
+      past[layer.key] = outputs[layer.presentKey] as Tensor;
+      past[layer.value] = outputs[layer.presentValue] as Tensor;
+    }
+    length = total;
+    tokens = [best];
+    if (step === 0) first = performance.now() - started;
+  }
+  return { first, total: performance.now() - started };
+}
+
+function speedFrom(first: number, total: number, promptLength: number, newTokens: number, speed: Speed) {
+  speed.ttft.push(first);
+  speed.prefillPerSecond.push((promptLength * 1000) / first);
+  speed.decodePerSecond.push(((newTokens - 1) * 1000) / Math.max(1e-6, total - first));
+}
+
+export async function benchGeneration(only?: string[]): Promise<string> {
+  if (only && !only.includes(MODEL)) return "";
+  const store = new MemoryStore();
+  await store.push(join(MODELS_DIR, MODEL), MODEL);
+  const registry = nodeRegistry(store);
+  const manifest = await registry.manifest(MODEL);
+  const worker = await startWorker({ budgetMb: 1024 });
+  await worker.push(join(MODELS_DIR, MODEL), MODEL);
+  const transformers = await loadTransformers(MODELS_DIR);
+  const rows: string[][] = [];
+  try {
+    for (const dtype of ["int8", "fp32"] as const) {
+      process.stderr.write(`generation: ${dtype}\n`);
+      const lease = await openGenerator(registry, manifest, dtype);
+      const generator = lease.value;
+      const prompts = PROMPTS.map((messages) => chatPrompt(generator, messages));
+      const noEos = new Set<number>();
+      const bare: Speed = { ttft: [], decodePerSecond: [], prefillPerSecond: [] };
+      const engine: Speed = { ttft: [], decodePerSecond: [], prefillPerSecond: [] };
+      const viaWorker: Speed = { ttft: [], decodePerSecond: [], prefillPerSecond: [] };
+      const reference: Speed = { ttft: [], decodePerSecond: [], prefillPerSecond: [] };
+      const model = await transformers.AutoModelForCausalLM.from_pretrained(
+        MODEL,
+        wasmOptions(dtype === "int8" ? "q8" : "fp32") as never,
+      );
+      for (let round = 0; round <= ROUNDS; round++) {
+        for (const prompt of prompts) {
+          const keep = round > 0;
+          const b = await bareLoop(generator.lm, prompt, NEW_TOKENS);
+          if (keep) speedFrom(b.first, b.total, prompt.length, NEW_TOKENS, bare);
+
+          const [first] = await timeIt(() =>
+            generateIds(generator.lm, {
+              promptIds: prompt,
+              maxNewTokens: 1,
+              sampling: GREEDY,
+              seed: 0,
+              eosIds: noEos,
+            }),
+          );
+          const [total] = await timeIt(() =>
+            generateIds(generator.lm, {
+              promptIds: prompt,
+              maxNewTokens: NEW_TOKENS,
+              sampling: GREEDY,
+              seed: 0,
+              eosIds: noEos,
+            }),
+          );
+          if (keep) speedFrom(first, total, prompt.length, NEW_TOKENS, engine);
+
+          const messages = PROMPTS[prompts.indexOf(prompt)] ?? [];
+          const streamed = await streamTimes(worker.url, dtype, messages, generator.eosIds);
+          if (keep && streamed)
+            speedFrom(streamed.first, streamed.total, prompt.length, streamed.tokens, viaWorker);
+
+          const input = {
+            input_ids: new transformers.Tensor("int64", BigInt64Array.from(prompt, BigInt), [
+              1,
+              prompt.length,
+            ]),
+            attention_mask: new transformers.Tensor("int64", new BigInt64Array(prompt.length).fill(1n), [
+              1,
+              prompt.length,
+            ]),
+          };
+          const [tjsFirst] = await timeIt(() =>
+            model.generate({ ...input, max_new_tokens: 1, min_new_tokens: 1, do_sample: false } as never),
+          );
+          const [tjsTotal] = await timeIt(() =>
+            model.generate({
+              ...input,
+              max_new_tokens: NEW_TOKENS,
+              min_new_tokens: NEW_TOKENS,
+              do_sample: false,
+            } as never),
+          );
+          if (keep) speedFrom(tjsFirst, tjsTotal, prompt.length, NEW_TOKENS, reference);
+        }
+      }
+      await model.dispose();
+      lease.release();
+      const floor = summary(bare);
+      for (const [name, speed] of [
+        ["bare onnxruntime-web loop", bare],
+        ["engine in Node", engine],
+        ["worker (HTTP, streamed)", viaWorker],
+        ["transformers.js generate()", reference],
+      ] as const) {
+        const s = summary(speed);
+        rows.push([
+          `${dtype} ${name}`,
+          `${s.prefill.toFixed(0)} (${ratio(s.prefill, floor.prefill)})`,
+          `${s.decode.toFixed(1)} (${ratio(s.decode, floor.decode)})`,
+          `${ms(s.ttft)} (${ratio(s.ttft, floor.ttft)})`,
+        ]);
+      }
+    }
+  } finally {
+    await worker.close();
+  }
+  return [
+    `### Generation: ${MODEL}, greedy, ${NEW_TOKENS} new tokens, English and Chinese chat prompts`,
+    "",
+    `Median of ${ROUNDS} rounds x ${PROMPTS.length} prompts after a warm-up round. Ratios are to the bare loop (higher is better for tokens/s, lower for time to first token). The worker is timed by the client over loopback HTTP from the request to the first and last streamed content chunk.`,
+    "",
+    table(["variant / runner", "prefill tokens/s", "decode tokens/s", "time to first token ms"], rows),
+  ].join("\n");
+}
+
+/**
+ * Streams a chat completion from the worker with EOS banned (so it runs the full length), timing
+ * the first content chunk and the end; the token count comes from the streamed usage.
+ */
+async function streamTimes(url: URL, dtype: string, messages: unknown[], eosIds: Set<number>) {
+  const started = performance.now();
+  const response = await fetch(new URL("/v1/chat/completions", url), {
+    method: "POST",
+    body: JSON.stringify({
+      model: `${MODEL}:${dtype}`,
+      messages,
+      max_tokens: NEW_TOKENS,
+      stream: true,
+      stream_options: { include_usage: true },
+      logit_bias: Object.fromEntries([...eosIds].map((id) => [String(id), -100])),
+    }),
+  });
+  if (!response.body) return undefined;
+  const reader = response.body.getReader();
+  const decoder = new TextDecoder();
+  let first = 0;
+  let tokens = 0;
+  let text = "";
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    text += decoder.decode(value, { stream: true });
+    if (!first && /"content":"[^"]/.test(text)) first = performance.now() - started;
+  }
+  const usage = /"completion_tokens":(\d+)/.exec(text);
+  tokens = Number(usage?.[1] ?? NEW_TOKENS);
+  return { first, total: performance.now() - started, tokens };
+}

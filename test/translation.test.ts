@@ -1,0 +1,233 @@
+import assert from "node:assert/strict";
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import type { ModelRegistry } from "../src/runtime/registry.js";
+import { generateSeq2Seq } from "../src/tasks/seq2seq.js";
+import { openTranslator, seq2seqOptions } from "../src/tasks/translation.js";
+import { expectError } from "./helpers/assertions.js";
+import { chrF } from "./helpers/chrf.js";
+import { engineWith } from "./helpers/engine.js";
+import { MODELS_DIR, startWorker, type TestWorker } from "./helpers/worker.js";
+
+type Dtype = "fp32" | "int8";
+interface Case {
+  source: string;
+  target_lang: string;
+  input_ids: number[];
+  fp32: { greedy_ids: number[]; greedy_text: string; beam: { ids: number[]; score: number }[] };
+  int8: { greedy_ids: number[]; greedy_text: string; beam: { ids: number[]; score: number }[] };
+}
+interface Golden {
+  special_tokens: { decoder_start: number };
+  generation: { max_length: number };
+  cases: Case[];
+}
+interface Heldout {
+  source: string;
+  target_lang: string;
+  reference: string;
+}
+interface Metrics {
+  results: Record<Dtype, Record<string, { exact_match: number; chrf: number }>>;
+}
+
+const recipe = (file: string) => join(MODELS_DIR, "recipes", "phrase-translator", file);
+const golden = JSON.parse(await readFile(recipe("golden.json"), "utf8")) as Golden;
+const metrics = JSON.parse(await readFile(recipe("metrics.json"), "utf8")) as Metrics;
+const heldout = (await readFile(recipe("heldout.jsonl"), "utf8"))
+  .trim()
+  .split("\n")
+  .map((line) => JSON.parse(line) as Heldout);
+/** Sources carry the language token as the model reads it; the API takes it as target_lang. */
+const plain = (source: string) => source.replace(/^>>\w+<<\s*/, "");
+const withStart = (ids: number[]) => [golden.special_tokens.decoder_start, ...ids];
+
+describe("seq2seq engine against the recipe's PyTorch goldens", () => {
+  let registry: ModelRegistry;
+  before(async () => {
+    registry = await engineWith("phrase-translator");
+  });
+
+  for (const dtype of ["fp32", "int8"] as Dtype[]) {
+    test(`${dtype}: greedy and beam-4 ids equal the goldens`, async () => {
+      const lease = await openTranslator(registry, await registry.manifest("phrase-translator"), dtype);
+      try {
+        for (const c of golden.cases) {
+          const greedyOptions = seq2seqOptions(lease.value, {
+            numBeams: 1,
+            numReturnSequences: 1,
+            maxNewTokens: golden.generation.max_length - 1,
+          });
+          const [greedy] = await generateSeq2Seq(lease.value.model, [c.input_ids], greedyOptions);
+          assert.deepEqual(withStart(greedy?.[0]?.tokens ?? []), c[dtype].greedy_ids, c.source);
+
+          const beamOptions = { ...greedyOptions, numBeams: 4, numReturnSequences: 4 };
+          const [beams = []] = await generateSeq2Seq(lease.value.model, [c.input_ids], beamOptions);
+          assert.deepEqual(
+            beams.map((h) => withStart(h.tokens)),
+            c[dtype].beam.map((b) => b.ids),
+            `beams of ${c.source}`,
+          );
+          beams.forEach((h, i) => {
+            assert.ok(Math.abs(h.score - (c[dtype].beam[i]?.score ?? 0)) < 1e-3, `score ${h.score}`);
+            if (i > 0) assert.ok(h.score <= (beams[i - 1]?.score ?? 0), "hypotheses come in score order");
+          });
+        }
+      } finally {
+        lease.release();
+      }
+    });
+  }
+
+  test("a batch of 16 mixed-length inputs gives each input's own output", async () => {
+    const lease = await openTranslator(registry, await registry.manifest("phrase-translator"));
+    try {
+      const sources = heldout.slice(0, 16);
+      const ids = sources.map((row) => lease.value.assets.tokenizer.encode(row.source, true));
+      assert.ok(new Set(ids.map((row) => row.length)).size > 3, "inputs differ in length");
+      for (const numBeams of [1, 4]) {
+        const options = seq2seqOptions(lease.value, { numBeams, numReturnSequences: 1, maxNewTokens: 63 });
+        const batched = await generateSeq2Seq(lease.value.model, ids, options);
+        for (const [index, input] of ids.entries()) {
+          const [alone] = await generateSeq2Seq(lease.value.model, [input], options);
+          assert.deepEqual(
+            batched[index]?.[0]?.tokens,
+            alone?.[0]?.tokens,
+            `beams ${numBeams}, input ${index}`,
+          );
+        }
+      }
+    } finally {
+      lease.release();
+    }
+  });
+});
+
+describe("translation through the worker", () => {
+  let worker: TestWorker;
+  before(async () => {
+    worker = await startWorker();
+    await worker.push(join(MODELS_DIR, "phrase-translator"), "phrase-translator");
+  });
+  after(() => worker.close());
+
+  const translate = async (body: Record<string, unknown>) => {
+    const response = await worker.post("/v1/translate", body);
+    assert.equal(response.status, 200, await response.clone().text());
+    return (await response.json()) as {
+      translations: {
+        text: string;
+        target_lang?: string;
+        alternatives?: { text: string; score: number }[];
+      }[];
+      usage: { prompt_tokens: number; completion_tokens: number };
+    };
+  };
+
+  for (const dtype of ["int8", "fp32"] as Dtype[]) {
+    test(`${dtype}: the held-out split reproduces the model card's exact match and chrF`, async () => {
+      const model = dtype === "fp32" ? "phrase-translator:fp32" : "phrase-translator";
+      for (const lang of Object.keys(metrics.results[dtype]).filter((key) => key.length === 3)) {
+        const rows = heldout.filter((row) => row.target_lang === lang);
+        const outputs: string[] = [];
+        for (let start = 0; start < rows.length; start += 64) {
+          const slice = rows.slice(start, start + 64);
+          const result = await translate({
+            model,
+            text: slice.map((row) => plain(row.source)),
+            target_lang: lang,
+          });
+          outputs.push(...result.translations.map((t) => t.text));
+        }
+        const exact = (100 * outputs.filter((text, i) => text === rows[i]?.reference).length) / rows.length;
+        const score = chrF(
+          outputs,
+          rows.map((row) => row.reference),
+        );
+        const card = metrics.results[dtype][lang];
+        assert.ok(
+          Math.abs(exact - (card?.exact_match ?? -1)) < 0.01,
+          `${lang} exact ${exact} vs card ${card?.exact_match}`,
+        );
+        assert.ok(Math.abs(score - (card?.chrf ?? -1)) < 0.01, `${lang} chrF ${score} vs card ${card?.chrf}`);
+      }
+    });
+  }
+
+  test("greedy equals the golden text, beams of 1 equal greedy, alternatives come in score order", async () => {
+    for (const c of golden.cases.slice(0, 4)) {
+      const body = { text: plain(c.source), target_lang: c.target_lang };
+      const greedy = await translate({ ...body, num_beams: 1 });
+      assert.equal(greedy.translations[0]?.text, c.int8.greedy_text);
+      const beams = await translate({ ...body, num_beams: 4, num_return_sequences: 4 });
+      const scores = beams.translations[0]?.alternatives?.map((a) => a.score) ?? [];
+      assert.equal(scores.length, 4);
+      assert.deepEqual(
+        scores,
+        [...scores].sort((a, b) => b - a),
+      );
+    }
+  });
+
+  test("long text is split into sentences, translated as a batch and joined back", async () => {
+    const first = golden.cases.find((c) => c.target_lang === "deu");
+    assert.ok(first);
+    const single = (await translate({ text: plain(first.source), target_lang: "de" })).translations[0]?.text;
+    const joined = (
+      await translate({ text: `${plain(first.source)}.\n\n${plain(first.source)}.`, target_lang: "German" })
+    ).translations[0]?.text;
+    assert.equal(joined, `${single}\n\n${single}`);
+  });
+
+  test("Workers AI translation shape", async () => {
+    const c = golden.cases.find((x) => x.target_lang === "fra");
+    assert.ok(c);
+    const response = await worker.post("/ai/run/phrase-translator", {
+      text: plain(c.source),
+      target_lang: "fr",
+    });
+    assert.equal(response.status, 200);
+    assert.deepEqual(await response.json(), { translated_text: c.int8.greedy_text });
+  });
+
+  const bad: [string, Record<string, unknown>, { code?: string; param?: string }, RegExp?][] = [
+    [
+      "unsupported language",
+      { text: "2 days", target_lang: "klingon" },
+      { code: "unsupported_language", param: "target_lang" },
+      /zho.*deu.*fra|deu.*fra.*zho|fra.*zho|zho/,
+    ],
+    ["missing target language", { text: "2 days" }, { code: "missing_target_lang", param: "target_lang" }],
+    ["empty text", { text: "  ", target_lang: "de" }, { param: "text" }],
+    [
+      "too many texts",
+      { text: Array.from({ length: 65 }, () => "2 days"), target_lang: "de" },
+      { param: "text" },
+    ],
+    [
+      "text over the input length",
+      { text: Array.from({ length: 300 }, () => "item").join(" "), target_lang: "de" },
+      { code: "input_too_long", param: "text" },
+    ],
+    ["num_beams 0", { text: "2 days", target_lang: "de", num_beams: 0 }, { param: "num_beams" }],
+    ["num_beams too large", { text: "2 days", target_lang: "de", num_beams: 64 }, { param: "num_beams" }],
+    [
+      "more return sequences than beams",
+      { text: "2 days", target_lang: "de", num_beams: 2, num_return_sequences: 3 },
+      { param: "num_return_sequences" },
+    ],
+    ["unknown model", { model: "nope", text: "2 days", target_lang: "de" }, { code: "model_not_found" }],
+  ];
+  for (const [name, body, expected, message] of bad) {
+    test(`bad input: ${name}`, async () => {
+      const error = await expectError(
+        await worker.post("/v1/translate", body),
+        expected.code === "model_not_found" ? 404 : 400,
+        expected,
+      );
+      if (message) assert.match(error.message, message);
+      assert.equal((await worker.post("/v1/translate", { text: "2 days", target_lang: "de" })).status, 200);
+    });
+  }
+});
