@@ -1,5 +1,6 @@
 import { Hono } from "hono";
 import type { AppEnv } from "../env.js";
+import { ModelSession } from "../runtime/session.js";
 
 /** What this isolate holds: cached models, ORT's wasm memory, cache and store counters. */
 export const stats = new Hono<AppEnv>().get("/v1/stats", async (c) => {
@@ -9,6 +10,9 @@ export const stats = new Hono<AppEnv>().get("/v1/stats", async (c) => {
   return c.json({
     ort: { wasm_memory_bytes: runtime.wasmMemoryBytes() },
     cache,
+    sessions: registry.cache
+      .loaded()
+      .flatMap(([key, value]) => (value instanceof ModelSession ? [{ key, runs: value.runs }] : [])),
     store: {
       bytes_read: registry.store.bytesRead,
       reads: Object.fromEntries(registry.store.reads),

@@ -38,6 +38,7 @@ interface Entry {
   loaded: boolean;
   loadedAt?: string;
   loadMs?: number;
+  value?: unknown;
   dispose: () => void | Promise<void>;
 }
 
@@ -47,7 +48,7 @@ export interface CacheStats {
   hits: number;
   misses: number;
   evictions: number;
-  entries: { key: string; cost_bytes: number; loaded_at?: string; load_ms?: number }[];
+  entries: { key: string; cost_bytes: number; loaded_at?: string; load_ms?: number; in_use: number }[];
 }
 
 export class IsolateCache {
@@ -91,6 +92,7 @@ export class IsolateCache {
         entry.cost = Math.max(entry.cost, loaded.measuredCost ?? 0);
         entry.loadMs = Date.now() - started;
         entry.loadedAt = new Date().toISOString();
+        entry.value = loaded.value;
         entry.dispose = () => request.dispose(loaded.value);
         return loaded.value;
       },
@@ -147,8 +149,14 @@ export class IsolateCache {
           cost_bytes: entry.cost,
           loaded_at: entry.loadedAt,
           load_ms: entry.loadMs,
+          in_use: entry.users,
         })),
     };
+  }
+
+  /** Loaded values with their keys (for statistics). */
+  loaded(): [string, unknown][] {
+    return [...this.entries.values()].filter((entry) => entry.loaded).map((entry) => [entry.key, entry.value]);
   }
 
   private usedBytes(): number {
