@@ -38,6 +38,7 @@ describe("embeddings: glove-static through the worker", () => {
   before(async () => {
     worker = await startWorker();
     await worker.push(join(MODELS_DIR, "glove-static"), "glove-static");
+    await worker.push(join(MODELS_DIR, "order-risk"), "order-risk");
     client = new OpenAI({ apiKey: "unused", baseURL: new URL("/v1", worker.url).href, maxRetries: 0 });
   });
   after(() => worker.close());
@@ -154,7 +155,12 @@ describe("embeddings: glove-static through the worker", () => {
       { param: "dimensions" },
     ],
     ["unknown model", { model: "no-such-model", input: "refund" }, 404, { code: "model_not_found" }],
-    ["a model of another task", { model: "order-risk", input: "refund" }, 404, { code: "model_not_found" }],
+    [
+      "a model of another task",
+      { model: "order-risk", input: "refund" },
+      400,
+      { code: "wrong_task", param: "model" },
+    ],
     ["wrong type", { model: "glove-static", input: 42 }, 400, { param: "input" }],
   ];
   for (const [name, body, status, expected] of bad) {

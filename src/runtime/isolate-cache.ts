@@ -156,7 +156,9 @@ export class IsolateCache {
 
   /** Loaded values with their keys (for statistics). */
   loaded(): [string, unknown][] {
-    return [...this.entries.values()].filter((entry) => entry.loaded).map((entry) => [entry.key, entry.value]);
+    return [...this.entries.values()]
+      .filter((entry) => entry.loaded)
+      .map((entry) => [entry.key, entry.value]);
   }
 
   private usedBytes(): number {

@@ -99,6 +99,8 @@ export type FinishReason = "stop" | "length";
 export class DecodeRun {
   readonly generated: number[][];
   readonly finished: (FinishReason | undefined)[];
+  /** The raw last-position logits of the latest step, per batch row (before any penalty). */
+  lastLogits: Float32Array[] = [];
   private readonly randoms: (() => number)[];
   private cache: Feeds | undefined;
   private cacheLength = 0;
@@ -124,6 +126,7 @@ export class DecodeRun {
   /** Runs the model once and picks one token per unfinished choice. */
   async step(): Promise<{ choice: number; token: number }[]> {
     const logits = await this.forward();
+    this.lastLogits = logits;
     const picked: { choice: number; token: number }[] = [];
     for (let choice = 0; choice < this.options.n; choice++) {
       if (this.finished[choice]) continue;

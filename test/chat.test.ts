@@ -1,0 +1,434 @@
+import assert from "node:assert/strict";
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import OpenAI from "openai";
+import type { ModelRegistry } from "../src/runtime/registry.js";
+import { DecodeRun } from "../src/tasks/causal-lm.js";
+import { GREEDY } from "../src/tasks/sampling.js";
+import { chatPrompt, openGenerator } from "../src/tasks/text-generation.js";
+import { expectError } from "./helpers/assertions.js";
+import { engineWith } from "./helpers/engine.js";
+import { MODELS_DIR, startWorker, type TestWorker } from "./helpers/worker.js";
+
+type Dtype = "fp32" | "int8";
+interface Case {
+  name: string;
+  messages: { role: string; content: string }[];
+  prompt: string;
+  input_ids: number[];
+  fp32: {
+    greedy_ids: number[];
+    greedy_ids_no_cache: number[];
+    greedy_text: string;
+    first_step_logits: number[];
+  };
+  int8: {
+    greedy_ids: number[];
+    greedy_ids_no_cache: number[];
+    greedy_text: string;
+    first_step_logits: number[];
+  };
+}
+interface Golden {
+  eos_token_id: number;
+  max_new_tokens: number;
+  cases: Case[];
+}
+interface Heldout {
+  id: string;
+  lang: "en" | "zh";
+  messages: { role: string; content: string }[];
+  intent: string;
+  order: string | null;
+}
+type LangMetrics = { conversations: number; intent_correct: number; order_copy_accuracy: number };
+type Metrics = Record<Dtype, Record<"en" | "zh", LangMetrics>>;
+
+const recipe = (...path: string[]) => join(MODELS_DIR, "recipes", ...path);
+const golden = JSON.parse(await readFile(recipe("shop-assistant", "golden.json"), "utf8")) as Golden;
+const metrics = JSON.parse(await readFile(recipe("shop-assistant", "metrics.json"), "utf8")) as Metrics;
+const heldout = (await readFile(recipe("shop-assistant", "heldout.jsonl"), "utf8"))
+  .trim()
+  .split("\n")
+  .map((line) => JSON.parse(line) as Heldout);
+const replies = JSON.parse(await readFile(recipe("shopdata", "reply_templates.json"), "utf8")) as {
+  order_pattern: string;
+  templates: { intent: string; lang: string; template: string }[];
+};
+const orderPattern = new RegExp(replies.order_pattern, "g");
+
+/** shopdata.match_reply: (intent, order) when the reply is exactly a template with its slot filled. */
+function matchReply(text: string, lang: string): { intent: string; order: string | null } | undefined {
+  const reply = text.trim();
+  for (const { intent, lang: own, template } of replies.templates) {
+    if (own !== lang) continue;
+    if (template.includes("{order}")) {
+      const [head = "", tail = ""] = template.split("{order}");
+      if (reply.startsWith(head) && reply.endsWith(tail) && reply.length > head.length + tail.length) {
+        const order = reply.slice(head.length, reply.length - tail.length);
+        if (new RegExp(`^(?:${replies.order_pattern})$`).test(order)) return { intent, order };
+      }
+    } else if (reply === template) {
+      return { intent, order: null };
+    }
+  }
+  return undefined;
+}
+
+describe("decoder engine against the recipe's PyTorch goldens", () => {
+  let registry: ModelRegistry;
+  before(async () => {
+    registry = await engineWith("shop-assistant");
+  });
+
+  for (const dtype of ["fp32", "int8"] as Dtype[]) {
+    test(`${dtype}: chat template, prompt ids, first-step logits and greedy ids with and without the cache`, async () => {
+      const lease = await openGenerator(registry, await registry.manifest("shop-assistant"), dtype);
+      try {
+        for (const c of golden.cases) {
+          const rendered = lease.value.assets.template?.render(c.messages, true);
+          assert.equal(rendered, c.prompt, `${c.name}: template`);
+          const ids = chatPrompt(lease.value, c.messages);
+          assert.deepEqual(ids, c.input_ids, `${c.name}: prompt ids`);
+
+          for (const noCache of [false, true]) {
+            const run = new DecodeRun(lease.value.lm, {
+              promptIds: ids,
+              maxNewTokens: golden.max_new_tokens,
+              n: 1,
+              sampling: GREEDY,
+              seed: 0,
+              eosIds: new Set([golden.eos_token_id]),
+              noCache,
+            });
+            await run.step();
+            if (!noCache) {
+              const logits = run.lastLogits[0] ?? new Float32Array();
+              const expected = c[dtype].first_step_logits;
+              let worst = 0;
+              expected.forEach((value, i) => {
+                worst = Math.max(worst, Math.abs((logits[i] ?? 0) - value));
+              });
+              assert.ok(worst < 2e-3, `${c.name}: first-step logits differ by ${worst}`);
+            }
+            while (!run.done) await run.step();
+            const expected = noCache ? c[dtype].greedy_ids_no_cache : c[dtype].greedy_ids;
+            assert.deepEqual(
+              run.generated[0],
+              expected,
+              `${c.name}: greedy ids ${noCache ? "without" : "with"} cache`,
+            );
+          }
+        }
+      } finally {
+        lease.release();
+      }
+    });
+  }
+});
+
+describe("chat through the worker with the official openai client", () => {
+  let worker: TestWorker;
+  let client: OpenAI;
+  const en = golden.cases.find((c) => /A\d{7}/.test(c.messages.at(-1)?.content ?? "")) ?? golden.cases[0];
+  const zh = golden.cases.find((c) => /[\u4e00-\u9fff]/.test(c.messages.at(-1)?.content ?? ""));
+
+  before(async () => {
+    worker = await startWorker();
+    await worker.push(join(MODELS_DIR, "shop-assistant"), "shop-assistant");
+    await worker.push(join(MODELS_DIR, "order-risk"), "order-risk");
+    client = new OpenAI({ apiKey: "unused", baseURL: new URL("/v1", worker.url).href, maxRetries: 0 });
+  });
+  after(() => worker.close());
+
+  test("a chat completion equals the recipe's greedy reply, with usage", async () => {
+    assert.ok(en);
+    const completion = await client.chat.completions.create({
+      model: "shop-assistant",
+      messages: en.messages as OpenAI.ChatCompletionMessageParam[],
+    });
+    assert.equal(completion.object, "chat.completion");
+    assert.equal(completion.choices[0]?.message.content, en.int8.greedy_text);
+    assert.equal(completion.choices[0]?.finish_reason, "stop");
+    assert.equal(completion.usage?.prompt_tokens, en.input_ids.length);
+    assert.equal(completion.usage?.completion_tokens, en.int8.greedy_ids.length);
+    assert.match(completion.system_fingerprint ?? "", /^fp_/);
+  });
+
+  for (const [label, c] of [
+    ["English", en],
+    ["Chinese", zh],
+  ] as const) {
+    test(`a streamed chat completion (${label}) is whole text per chunk, equal to the non-streamed reply`, async () => {
+      assert.ok(c);
+      const stream = await client.chat.completions.create({
+        model: "shop-assistant:fp32",
+        messages: c.messages as OpenAI.ChatCompletionMessageParam[],
+        stream: true,
+        stream_options: { include_usage: true },
+      });
+      let text = "";
+      let finish: string | null = null;
+      let usage: OpenAI.CompletionUsage | null | undefined;
+      for await (const chunk of stream) {
+        assert.equal(chunk.object, "chat.completion.chunk");
+        for (const choice of chunk.choices) {
+          const piece = choice.delta.content ?? "";
+          assert.ok(!piece.includes("\uFFFD"), `chunk ${JSON.stringify(piece)} holds half a character`);
+          text += piece;
+          finish = choice.finish_reason ?? finish;
+        }
+        if (chunk.usage) usage = chunk.usage;
+      }
+      assert.equal(text, c.fp32.greedy_text);
+      assert.equal(finish, "stop");
+      assert.equal(usage?.completion_tokens, c.fp32.greedy_ids.length);
+      assert.equal(usage?.prompt_tokens, c.input_ids.length);
+    });
+  }
+
+  test("a completion of the rendered prompt equals the chat reply", async () => {
+    assert.ok(en);
+    const completion = await client.completions.create({
+      model: "shop-assistant",
+      prompt: en.prompt,
+      max_tokens: 48,
+    });
+    assert.equal(completion.object, "text_completion");
+    assert.equal(completion.choices[0]?.text, en.int8.greedy_text);
+  });
+
+  test("n: 3 returns three choices, and a seeded sample is reproducible", async () => {
+    assert.ok(en);
+    const ask = (seed: number) =>
+      client.chat.completions.create({
+        model: "shop-assistant",
+        messages: en.messages as OpenAI.ChatCompletionMessageParam[],
+        n: 3,
+        temperature: 1.3,
+        top_p: 0.95,
+        seed,
+        max_tokens: 24,
+      });
+    const first = await ask(7);
+    assert.deepEqual(
+      first.choices.map((c) => c.index),
+      [0, 1, 2],
+    );
+    const again = await ask(7);
+    assert.deepEqual(
+      again.choices.map((c) => c.message.content),
+      first.choices.map((c) => c.message.content),
+    );
+    const other = await ask(8);
+    assert.notDeepEqual(
+      other.choices.map((c) => c.message.content),
+      first.choices.map((c) => c.message.content),
+    );
+  });
+
+  test("stop strings end the reply before they appear", async () => {
+    assert.ok(en);
+    const words = en.int8.greedy_text.split(" ");
+    const stop = words.slice(2, 4).join(" ");
+    const completion = await client.chat.completions.create({
+      model: "shop-assistant",
+      messages: en.messages as OpenAI.ChatCompletionMessageParam[],
+      stop: [stop, "never appears"],
+    });
+    const content = completion.choices[0]?.message.content ?? "";
+    assert.equal(content, en.int8.greedy_text.slice(0, en.int8.greedy_text.indexOf(stop)));
+    assert.equal(completion.choices[0]?.finish_reason, "stop");
+  });
+
+  test("max_tokens ends with finish_reason length", async () => {
+    assert.ok(en);
+    const completion = await client.chat.completions.create({
+      model: "shop-assistant",
+      messages: en.messages as OpenAI.ChatCompletionMessageParam[],
+      max_tokens: 3,
+    });
+    assert.equal(completion.choices[0]?.finish_reason, "length");
+    assert.equal(completion.usage?.completion_tokens, 3);
+  });
+
+  test("the model list shows the chat model", async () => {
+    const models = await client.models.list();
+    const model = models.data.find((m) => m.id === "shop-assistant") as unknown as
+      | { task: string }
+      | undefined;
+    assert.equal(model?.task, "text-generation");
+  });
+
+  test("Workers AI text-generation shape, plain and streamed", async () => {
+    assert.ok(en);
+    const plain = await worker.post("/ai/run/shop-assistant", { messages: en.messages });
+    assert.equal(((await plain.json()) as { response: string }).response, en.int8.greedy_text);
+    const streamed = await worker.post("/ai/run/shop-assistant", { messages: en.messages, stream: true });
+    const events = (await streamed.text()).split("\n\n").filter((e) => e.startsWith("data: "));
+    assert.equal(events.at(-1), "data: [DONE]");
+    const text = events
+      .slice(0, -1)
+      .map((e) => (JSON.parse(e.slice(6)) as { response: string }).response)
+      .join("");
+    assert.equal(text, en.int8.greedy_text);
+  });
+
+  test("two concurrent streamed requests both complete correctly", async () => {
+    assert.ok(en && zh);
+    const [a, b] = await Promise.all(
+      [en, zh].map(async (c) => {
+        const stream = await client.chat.completions.create({
+          model: "shop-assistant",
+          messages: c.messages as OpenAI.ChatCompletionMessageParam[],
+          stream: true,
+        });
+        let text = "";
+        for await (const chunk of stream) text += chunk.choices[0]?.delta.content ?? "";
+        return text;
+      }),
+    );
+    assert.equal(a, en.int8.greedy_text);
+    assert.equal(b, zh.int8.greedy_text);
+  });
+
+  test("a client that disconnects stops the generation", async () => {
+    assert.ok(en);
+    const runs = async () => {
+      const stats = (await (await worker.fetch("/v1/stats")).json()) as {
+        sessions: { key: string; runs: number }[];
+      };
+      return stats.sessions.find((s) => s.key.startsWith("shop-assistant/onnx/model_quantized"))?.runs ?? 0;
+    };
+    const before = await runs();
+    const abort = new AbortController();
+    const response = await worker.fetch("/v1/chat/completions", {
+      method: "POST",
+      body: JSON.stringify({
+        model: "shop-assistant",
+        messages: en.messages,
+        stream: true,
+        max_tokens: 400,
+        logit_bias: { [String(golden.eos_token_id)]: -100 },
+      }),
+      signal: abort.signal,
+    });
+    const reader = response.body?.getReader();
+    await reader?.read();
+    await reader?.read();
+    abort.abort();
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    const stopped = await runs();
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    assert.equal(await runs(), stopped, "no more steps after the client left");
+    assert.ok(stopped - before < 100, `generation stopped early (${stopped - before} steps)`);
+  });
+
+  for (const dtype of ["int8", "fp32"] as Dtype[]) {
+    test(`${dtype}: the held-out conversations reproduce the model card's accuracy`, async () => {
+      const model = dtype === "fp32" ? "shop-assistant:fp32" : "shop-assistant";
+      for (const lang of ["en", "zh"] as const) {
+        const rows = heldout.filter((row) => row.lang === lang);
+        let correct = 0;
+        let orders = 0;
+        let copied = 0;
+        for (const row of rows) {
+          const completion = await client.chat.completions.create({
+            model,
+            messages: row.messages as OpenAI.ChatCompletionMessageParam[],
+          });
+          const reply = completion.choices[0]?.message.content ?? "";
+          const ended = completion.choices[0]?.finish_reason === "stop";
+          const match = ended ? matchReply(reply, lang) : undefined;
+          if (match && match.intent === row.intent && match.order === row.order) correct++;
+          if (row.order) {
+            orders++;
+            const found = reply.match(orderPattern) ?? [];
+            if (found.length === 1 && found[0] === row.order) copied++;
+          }
+        }
+        const card = metrics[dtype][lang];
+        const accuracy = correct / rows.length;
+        const copy = copied / Math.max(1, orders);
+        assert.equal(rows.length, card.conversations);
+        assert.ok(
+          Math.abs(accuracy - card.intent_correct) <= 0.01,
+          `${lang} intent ${accuracy} vs ${card.intent_correct}`,
+        );
+        assert.ok(
+          Math.abs(copy - card.order_copy_accuracy) <= 0.01,
+          `${lang} copy ${copy} vs ${card.order_copy_accuracy}`,
+        );
+      }
+    });
+  }
+
+  const bad: [string, Record<string, unknown>, number, { code?: string; param?: string }][] = [
+    ["temperature below 0", { temperature: -0.5 }, 400, { param: "temperature" }],
+    ["top_p above 1", { top_p: 1.5 }, 400, { param: "top_p" }],
+    ["n of 0", { n: 0 }, 400, { param: "n" }],
+    ["n over the limit", { n: 99 }, 400, { param: "n" }],
+    [
+      "max_tokens over the context",
+      { max_tokens: 100000 },
+      400,
+      { code: "context_length_exceeded", param: "max_tokens" },
+    ],
+    ["unknown model", { model: "nope" }, 404, { code: "model_not_found" }],
+    ["a model of another task", { model: "order-risk" }, 400, { code: "wrong_task", param: "model" }],
+    ["empty messages", { messages: [] }, 400, { param: "messages" }],
+    [
+      "a role the template does not know",
+      { messages: [{ role: "tool", content: "x" }] },
+      400,
+      { param: "messages[0].role" },
+    ],
+    ["wrong types", { messages: "hello" }, 400, { param: "messages" }],
+    ["too many stop strings", { stop: ["a", "b", "c", "d", "e"] }, 400, { param: "stop" }],
+    [
+      "logit_bias for a token outside the vocabulary",
+      { logit_bias: { "99999999": 5 } },
+      400,
+      { param: "logit_bias" },
+    ],
+  ];
+  for (const [name, override, status, expected] of bad) {
+    test(`bad input: ${name}`, async () => {
+      const body = { model: "shop-assistant", messages: [{ role: "user", content: "hi" }], ...override };
+      await expectError(await worker.post("/v1/chat/completions", body), status, expected);
+      assert.equal(
+        (
+          await worker.post("/v1/chat/completions", {
+            model: "shop-assistant",
+            messages: [{ role: "user", content: "hi" }],
+            max_tokens: 2,
+          })
+        ).status,
+        200,
+      );
+    });
+  }
+
+  test("bad input: invalid JSON, a body over the limit, and a prompt longer than the context", async () => {
+    await expectError(await worker.post("/v1/chat/completions", "{not json"), 400, { code: "invalid_json" });
+    await expectError(
+      await worker.post("/v1/chat/completions", {
+        model: "shop-assistant",
+        messages: [{ role: "user", content: "x".repeat(9_000_000) }],
+      }),
+      413,
+      { code: "body_too_large" },
+    );
+    const long = Array.from({ length: 3000 }, (_, i) => `word${i}`).join(" ");
+    const error = await expectError(
+      await worker.post("/v1/chat/completions", {
+        model: "shop-assistant",
+        messages: [{ role: "user", content: long }],
+      }),
+      400,
+      { code: "context_length_exceeded" },
+    );
+    assert.match(error.message, /\d+ tokens.*context is \d+/);
+  });
+});
