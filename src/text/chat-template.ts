@@ -37,13 +37,10 @@ export class ChatTemplate {
         eos_token: this.tokenizer.special("eos_token") ?? "",
         pad_token: this.tokenizer.special("pad_token") ?? "",
         unk_token: this.tokenizer.special("unk_token") ?? "",
-        raise_exception: (message: string) => {
-          throw new TemplateRejection(message);
-        },
       });
     } catch (error) {
-      const reason =
-        error instanceof TemplateRejection ? error.message : String((error as Error).message ?? error);
+      // Templates refuse what they do not know with raise_exception(), which the renderer provides.
+      const reason = error instanceof Error ? error.message : String(error);
       throw new ApiError(
         400,
         `The model's chat template rejected the messages: ${reason}`,
@@ -53,5 +50,3 @@ export class ChatTemplate {
     }
   }
 }
-
-class TemplateRejection extends Error {}
