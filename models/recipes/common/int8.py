@@ -40,12 +40,16 @@ def dequantize_array(q, scale, axis):
     return (q.astype(np.float32) * scale.reshape(shape)).astype(np.float32)
 
 
-def fake_quantize_(module):
-    """Replaces nn.Linear and nn.Embedding weights of a torch module by their int8 round trip."""
+def fake_quantize_(module, min_elements=MIN_ELEMENTS):
+    """Replaces nn.Linear and nn.Embedding weights of a torch module by their int8 round trip.
+
+    Skips weights smaller than `min_elements`, as quantize_onnx does, so both stay equal."""
     import torch
 
     for sub in module.modules():
         if isinstance(sub, (torch.nn.Linear, torch.nn.Embedding)):
+            if sub.weight.numel() < min_elements:
+                continue
             w = sub.weight.detach().cpu().numpy()
             q, scale = quantize_array(w, axis=0)
             with torch.no_grad():

@@ -16,10 +16,11 @@ from modeling import BertForSequenceClassification, mean_pool  # noqa: E402
 
 
 SEED = 1234
-TRAIN_SECONDS = float(os.environ.get("TRAIN_SECONDS", 22 * 60))
+TRAIN_SECONDS = float(os.environ.get("TRAIN_SECONDS", 23 * 60))
 MAX_STEPS = int(os.environ.get("MAX_STEPS", 100000))
 VOCAB_SIZE = int(os.environ.get("VOCAB_SIZE", 6000))
-BATCH_GROUPS = 32  # each batch = 32 paraphrase groups x 2 members
+BATCH_GROUPS = 32  # each batch = 32 paraphrase groups x 2 members (contrastive + CE)
+EXTRA_CE = 16  # + 16 random training rows (CE only)
 MAX_LEN = 128
 LR = 5e-4
 TAU = 0.05
@@ -175,14 +176,18 @@ def main():
         for g in gs:
             x, y = rng.sample(by_group[g], 2)
             a.append(x); b.append(y)
-        rows = a + b
+        extra = [trn[rng.randrange(len(trn))] for _ in range(EXTRA_CE)]  # CE only (incl. single-turn groups)
+        rows = a + b + extra
         ids, mask, tt = collate(tok, [r["text"] for r in rows])
         y = torch.tensor([label2id[r["intent"]] for r in rows])
         logits, h = model(ids, mask, tt)
         ce = F.cross_entropy(logits, y)
         e = F.normalize(mean_pool(h, mask), dim=-1)
-        ea, eb = e[:BATCH_GROUPS], e[BATCH_GROUPS:]
+        ea, eb = e[:BATCH_GROUPS], e[BATCH_GROUPS:2 * BATCH_GROUPS]
         sim = ea @ eb.t() / TAU
+        # other pairs asking for the very same request are not negatives
+        same = torch.tensor([[ra["request"] == rb["request"] for rb in b] for ra in a])
+        sim = sim.masked_fill(same & ~torch.eye(BATCH_GROUPS, dtype=torch.bool), float("-inf"))
         tgt = torch.arange(BATCH_GROUPS)
         con = 0.5 * (F.cross_entropy(sim, tgt) + F.cross_entropy(sim.t(), tgt))
         loss = ce + CONTRASTIVE_WEIGHT * con
@@ -204,7 +209,7 @@ def main():
     torch.save({"state_dict": model.state_dict(), "config": cfg, "vocab": vocab}, os.path.join(WORK, "model.pt"))
     json.dump({"steps": step, "train_seconds": round(train_time, 1), "total_seconds": round(time.time() - t0, 1),
                "val_intent_accuracy": val_acc, "train_rows": len(trn), "val_rows": len(val), "params": nparams,
-               "vocab_size": len(vocab), "batch": 2 * BATCH_GROUPS, "lr": LR, "tau": TAU},
+               "vocab_size": len(vocab), "batch": 2 * BATCH_GROUPS + EXTRA_CE, "lr": LR, "tau": TAU},
               open(os.path.join(HERE, "train_log.json"), "w"), indent=2)
 
 
