@@ -1,0 +1,199 @@
+import assert from "node:assert/strict";
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import { parseEntries, pushKnowledgeBase } from "../cli/lib/kb.js";
+import { cosine, expectError } from "./helpers/assertions.js";
+import { MODELS_DIR, startWorker, type TestWorker } from "./helpers/worker.js";
+
+type Dtype = "fp32" | "int8";
+interface Golden {
+  inputs: { text: string; input_ids: number[] }[];
+  fp32: { logits: number[][]; embedding: number[][] };
+  int8: { logits: number[][]; embedding: number[][] };
+}
+interface Heldout {
+  text: string;
+  intent: string;
+  language: "en" | "zh";
+}
+interface Metrics {
+  fp32: { intent_accuracy: Record<"all" | "en" | "zh", { accuracy: number; n: number }> };
+  int8: { intent_accuracy: Record<"all" | "en" | "zh", { accuracy: number; n: number }> };
+}
+interface KbMetrics {
+  top1: Record<"all" | "en" | "zh", number>;
+  queries: number;
+}
+
+const recipe = (file: string) => join(MODELS_DIR, "recipes", "intent-bert", file);
+const KB_DIR = join(MODELS_DIR, "..", "kb");
+const golden = JSON.parse(await readFile(recipe("golden.json"), "utf8")) as Golden;
+const metrics = JSON.parse(await readFile(recipe("metrics.json"), "utf8")) as Metrics;
+const heldout = (await readFile(recipe("heldout.jsonl"), "utf8"))
+  .trim()
+  .split("\n")
+  .map((line) => JSON.parse(line) as Heldout);
+const kbQueries = (await readFile(join(KB_DIR, "shop-faq.heldout.jsonl"), "utf8"))
+  .trim()
+  .split("\n")
+  .map((line) => JSON.parse(line) as { query: string; topic: string; lang: "en" | "zh" });
+const kbMetrics = JSON.parse(await readFile(join(KB_DIR, "shop-faq.metrics.json"), "utf8")) as KbMetrics;
+
+function softmax(row: number[]): number[] {
+  const max = Math.max(...row);
+  const exps = row.map((v) => Math.exp(v - max));
+  const total = exps.reduce((a, b) => a + b, 0);
+  return exps.map((v) => v / total);
+}
+
+describe("intent-bert through the worker: classification, embeddings, knowledge base", () => {
+  let worker: TestWorker;
+  before(async () => {
+    worker = await startWorker();
+    await worker.push(join(MODELS_DIR, "intent-bert"), "intent-bert");
+    const entries = parseEntries(await readFile(join(KB_DIR, "shop-faq.jsonl"), "utf8"), "question");
+    await pushKnowledgeBase(worker.bucket, { id: "shop-faq", model: "intent-bert", entries, quiet: true });
+  });
+  after(() => worker.close());
+
+  for (const dtype of ["fp32", "int8"] as Dtype[]) {
+    test(`${dtype}: embeddings and label scores match the recipe's PyTorch outputs`, async () => {
+      const model = dtype === "fp32" ? "intent-bert:fp32" : "intent-bert";
+      const texts = golden.inputs.map((i) => i.text);
+      const embeddings = (await (await worker.post("/v1/embeddings", { model, input: texts })).json()) as {
+        data: { embedding: number[] }[];
+      };
+      embeddings.data.forEach((item, index) => {
+        const similarity = cosine(item.embedding, golden[dtype].embedding[index] ?? []);
+        assert.ok(similarity >= 0.999, `input ${index}: cosine ${similarity}`);
+      });
+      const classified = (await (await worker.post("/v1/classify", { model, input: texts })).json()) as {
+        data: { labels: { label: string; score: number }[] }[];
+      };
+      const labels = (await (await worker.fetch("/v1/models/intent-bert")).json()) as unknown;
+      assert.ok(labels);
+      classified.data.forEach((item, index) => {
+        const expected = softmax(golden[dtype].logits[index] ?? []);
+        const best = Math.max(...expected);
+        assert.ok(Math.abs((item.labels[0]?.score ?? 0) - best) < 1e-4, `input ${index}: top score`);
+        const scores = item.labels.map((l) => l.score);
+        assert.deepEqual(
+          scores,
+          [...scores].sort((a, b) => b - a),
+          "labels come best first",
+        );
+      });
+    });
+
+    test(`${dtype}: held-out intent accuracy through /v1/classify reproduces the model card`, async () => {
+      const model = dtype === "fp32" ? "intent-bert:fp32" : "intent-bert";
+      const correct = { en: 0, zh: 0 };
+      for (let start = 0; start < heldout.length; start += 64) {
+        const slice = heldout.slice(start, start + 64);
+        const response = await worker.post("/v1/classify", {
+          model,
+          input: slice.map((r) => r.text),
+          top_k: 1,
+        });
+        const body = (await response.json()) as { data: { labels: { label: string }[] }[] };
+        body.data.forEach((item, i) => {
+          const row = slice[i];
+          if (row && item.labels[0]?.label === row.intent) correct[row.language]++;
+        });
+      }
+      for (const lang of ["en", "zh"] as const) {
+        const card = metrics[dtype].intent_accuracy[lang];
+        assert.ok(
+          Math.abs(correct[lang] / card.n - card.accuracy) < 1e-9,
+          `${lang}: ${correct[lang] / card.n} vs ${card.accuracy}`,
+        );
+      }
+    });
+  }
+
+  test("knowledge-base search answers the held-out FAQ questions as kb/shop-faq.metrics.json reports", async () => {
+    const hits = { en: 0, zh: 0 };
+    const counts = { en: 0, zh: 0 };
+    for (const query of kbQueries) {
+      const response = await worker.post("/v1/kb/shop-faq/search", { query: query.query, top_k: 3 });
+      assert.equal(response.status, 200);
+      const body = (await response.json()) as { results: { topic: string; score: number; answer: string }[] };
+      assert.equal(body.results.length, 3);
+      assert.ok((body.results[0]?.score ?? 0) >= (body.results[1]?.score ?? 0));
+      counts[query.lang]++;
+      if (body.results[0]?.topic === query.topic) hits[query.lang]++;
+    }
+    assert.equal(kbQueries.length, kbMetrics.queries);
+    for (const lang of ["en", "zh"] as const) {
+      assert.ok(
+        Math.abs(hits[lang] / counts[lang] - kbMetrics.top1[lang]) < 1e-9,
+        `${lang}: ${hits[lang] / counts[lang]}`,
+      );
+    }
+  });
+
+  test("Workers AI shapes: text-classification and text-embeddings", async () => {
+    const classes = (await (
+      await worker.post("/ai/run/intent-bert", { text: "I forgot my password" })
+    ).json()) as {
+      label: string;
+      score: number;
+    }[];
+    assert.equal(classes.length, 9);
+    assert.ok(classes.every((c) => typeof c.label === "string" && c.score >= 0 && c.score <= 1));
+    const total = classes.reduce((sum, c) => sum + c.score, 0);
+    assert.ok(Math.abs(total - 1) < 1e-5);
+  });
+
+  test("a batch of 32 mixed-length inputs equals each input alone", async () => {
+    const inputs = heldout.slice(0, 32).map((r) => r.text);
+    const batched = (await (
+      await worker.post("/v1/embeddings", { model: "intent-bert", input: inputs })
+    ).json()) as {
+      data: { embedding: number[] }[];
+    };
+    for (const [index, input] of inputs.entries()) {
+      const alone = (await (await worker.post("/v1/embeddings", { model: "intent-bert", input })).json()) as {
+        data: { embedding: number[] }[];
+      };
+      assert.ok(
+        cosine(batched.data[index]?.embedding ?? [], alone.data[0]?.embedding ?? []) > 0.99999,
+        `input ${index}`,
+      );
+    }
+  });
+
+  const bad: [string, string, unknown, number, { code?: string; param?: string }][] = [
+    ["unknown knowledge base", "/v1/kb/nope/search", { query: "refund" }, 404, { code: "kb_not_found" }],
+    [
+      "path-like knowledge base id",
+      "/v1/kb/..%2Fmodels/search",
+      { query: "refund" },
+      400,
+      { code: "invalid_kb_id" },
+    ],
+    ["empty query", "/v1/kb/shop-faq/search", { query: " " }, 400, { param: "query" }],
+    ["top_k too large", "/v1/kb/shop-faq/search", { query: "refund", top_k: 1000 }, 400, { param: "top_k" }],
+    [
+      "classify with an empty string",
+      "/v1/classify",
+      { model: "intent-bert", input: [""] },
+      400,
+      { code: "empty_input" },
+    ],
+    [
+      "classify with a bad top_k",
+      "/v1/classify",
+      { model: "intent-bert", input: "hi", top_k: 0 },
+      400,
+      { param: "top_k" },
+    ],
+  ];
+  for (const [name, path, body, status, expected] of bad) {
+    test(`bad input: ${name}`, async () => {
+      await expectError(await worker.post(path, body), status, expected);
+      assert.equal((await worker.post("/v1/kb/shop-faq/search", { query: "refund" })).status, 200);
+    });
+  }
+});
