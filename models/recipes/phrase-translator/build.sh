@@ -6,7 +6,7 @@ HERE="$(cd "$(dirname "$0")" && pwd)"
 ROOT="$(cd "$HERE/../../.." && pwd)"
 MODEL="$ROOT/models/phrase-translator"
 WORK="${WORK:-$ROOT/.tmp/phrase-translator}"
-STEPS="${STEPS:-4500}"
+STEPS="${STEPS:-3151}"
 PY=/usr/bin/python3
 export OMP_NUM_THREADS=1
 mkdir -p "$WORK" "$MODEL/onnx"

@@ -111,7 +111,7 @@ def sample_date(rng, split):
 
 
 # ---------------------------------------------------------------- times
-TIME_FORMATS = ["t24", "t12"]
+TIME_FORMATS = ["t24", "t12", "t12h"]
 
 
 def fmt_time(t, fmt, lang):
@@ -119,22 +119,26 @@ def fmt_time(t, fmt, lang):
     if lang == "en":
         if fmt == "t24":
             return "%d:%02d" % (h, m)
+        if fmt == "t12h":
+            return "%d %s" % (h % 12, "am" if h < 12 else "pm")
         return "%d:%02d %s" % (h % 12, m, "am" if h < 12 else "pm")
     if lang == "zho":
         if fmt == "t24":
             return "%d:%02d" % (h, m)
+        if fmt == "t12h":
+            return "%s%d点" % ("上午" if h < 12 else "下午", h % 12)
         return "%s%d:%02d" % ("上午" if h < 12 else "下午", h % 12, m)
     if lang == "deu":
-        return "%d:%02d Uhr" % (h, m)
-    return "%dh%02d" % (h, m)
+        return "%d Uhr" % h if fmt == "t12h" else "%d:%02d Uhr" % (h, m)
+    return "%dh" % h if fmt == "t12h" else "%dh%02d" % (h, m)
 
 
 def sample_time(rng, split, fmt):
     while True:
         h = rng.randrange(0, 24)
-        if fmt == "t12" and h in (0, 12):
+        if fmt in ("t12", "t12h") and h in (0, 12):
             continue
-        m = rng.choice([0, 15, 30, 45, rng.randrange(60)])
+        m = 0 if fmt == "t12h" else rng.choice([0, 15, 30, 45, rng.randrange(60)])
         if value_split("time", h, m) == split:
             return (h, m)
 
@@ -317,10 +321,9 @@ ORD_NOUNS = {
     "row": ("the {o} row", "第{n}排", "die {n}. Reihe", "la {o} rangée", "f"),
     "week": ("the {o} week", "第{n}周", "die {n}. Woche", "la {o} semaine", "f"),
     "anniversary": ("our {o} anniversary", "我们的{n}周年", "unser {n}. Jubiläum", "notre {o} anniversaire", "m"),
-    "customer": ("you are our {o} customer", "您是我们的第{n}位顾客", "Sie sind unser {n}. Kunde",
-                 "vous êtes notre {o} client", "m"),
+    "customer": ("our {o} customer", "我们的第{n}位顾客", "unser {n}. Kunde", "notre {o} client", "m"),
 }
-ORD_FORMATS = ["digits", "words"]
+ORD_FORMATS = ["digits", "digits_large", "words"]
 
 
 def fmt_ord(v, lang):
@@ -340,22 +343,24 @@ def fmt_ord(v, lang):
 def sample_ord(rng, split, fmt):
     while True:
         noun = rng.choice(sorted(ORD_NOUNS))
-        n = rng.randrange(1, 11) if fmt == "words" else (rng.randrange(1, 31) if rng.random() < 0.5
-                                                          else rng.randrange(1, 1000))
+        n = {"words": lambda: rng.randrange(1, 11), "digits": lambda: rng.randrange(1, 31),
+             "digits_large": lambda: rng.randrange(31, 1000)}[fmt]()
         if value_split("ord", noun, n) == split:
             return (fmt, noun, n)
 
 
 # ---------------------------------------------------------------- counts (shop phrases)
-COUNT_FORMATS = ["small", "large"]
+COUNT_FORMATS = ["small", "medium", "large"]
 
 
 def sample_count(rng, split, fmt):
     while True:
         if fmt == "small":
             n = 1 if rng.random() < 0.2 else rng.randrange(1, 100)
+        elif fmt == "medium":
+            n = rng.randrange(100, 10000)
         else:
-            n = rng.randrange(100, rng.choice([1000, 100000, 10000000]))
+            n = rng.randrange(10000, rng.choice([100000, 10000000]))
         if value_split("count", n) == split:
             return n
 
@@ -493,6 +498,7 @@ def ord_frames():
     texts = [
         L("{x}", "{x}", "{x}", "{x}"),
         L("this is {x}", "这是{x}", "das ist {x}", "c'est {x}"),
+        L("see {x}", "请查看{x}", "siehe {x}", "voir {x}"),
     ]
     out = []
     for i, t in enumerate(texts):
@@ -545,30 +551,34 @@ def number_frames():
         L("rated {x} out of 5", "评分{x}（满分5分）", "mit {x} von 5 bewertet", "noté {x} sur 5"),
         L("discount of {x} percent", "折扣{x}%", "Rabatt von {x} Prozent", "remise de {x} pour cent"),
     ]
-    fmts = ["int", "dec1"]
+    fmts = ["int", "dec1", "dec2"]
 
     def sampler(rng, split, fmt):
         while True:
             if fmt == "int":
                 v = ("int", rng.randrange(0, rng.choice([10, 100, 1000, 100000, 10000000])))
-            else:
+            elif fmt == "dec1":
                 v = ("dec1", rng.randrange(0, rng.choice([100, 1000, 100000])))
+            else:
+                v = ("dec2", rng.randrange(0, rng.choice([1000, 10000, 1000000])))
             if value_split("num", *v) == split:
                 return v
     out = []
     for i, t in enumerate(texts):
         def render(v, lang, t=t, i=i):
             kind, n = v
-            x = fmt_int(n, lang) if kind == "int" else fmt_dec(n, 1, lang)
+            x = fmt_int(n, lang) if kind == "int" else fmt_dec(n, 1 if kind == "dec1" else 2, lang)
             return t[lang].format(x=x)
 
         def samp(rng, split, fmt, i=i):
             # ratings and percentages stay in a plausible range
             while True:
                 v = sampler(rng, split, fmt)
-                if i == 1 and not ((v[0] == "int" and 0 <= v[1] <= 5) or (v[0] == "dec1" and v[1] <= 50)):
+                if i == 1 and not ((v[0] == "int" and 0 <= v[1] <= 5) or (v[0] == "dec1" and v[1] <= 50)
+                                   or (v[0] == "dec2" and v[1] <= 500)):
                     continue
-                if i == 2 and not ((v[0] == "int" and 1 <= v[1] <= 90) or (v[0] == "dec1" and 1 <= v[1] <= 900)):
+                if i == 2 and not ((v[0] == "int" and 1 <= v[1] <= 90) or (v[0] == "dec1" and 1 <= v[1] <= 900)
+                                   or (v[0] == "dec2" and 1 <= v[1] <= 9000)):
                     continue
                 return v
         out.append(("num%d" % i, fmts, render, samp))
@@ -591,26 +601,26 @@ CAT_WEIGHTS = {"date": 3, "time": 2, "datetime": 2, "duration": 3, "price": 3, "
 
 
 def template_splits():
-    """(category, frame, format) -> 'train'|'test'. Every frame and every format keeps >= 1 training template."""
+    """(category, frame, format) -> 'train'|'test'. A pairing is held out only if its frame keeps >= 2 training
+    formats and its format keeps >= 2 training frames, so every held-out template is a new combination of parts
+    that were each seen in training in at least two other combinations."""
     split = {}
     for cat, frames in CATEGORIES.items():
         combos = [(cat, f[0], fmt) for f in frames for fmt in f[1]]
         for c in combos:
-            split[c] = "test" if h100("template", *c) < 25 else "train"
-        for f in frames:  # every frame keeps a training format
-            mine = [c for c in combos if c[1] == f[0]]
-            if all(split[c] == "test" for c in mine):
-                split[mine[0]] = "train"
-        fmts = sorted({c[2] for c in combos})
-        for fmt in fmts:
-            mine = [c for c in combos if c[2] == fmt]
-            if all(split[c] == "test" for c in mine):
-                split[mine[-1]] = "train"
-        if not any(split[c] == "test" for c in combos):  # every category has a held-out template
-            for c in combos:
+            split[c] = "train"
+        for c in sorted(combos, key=lambda c: h100("template", *c)):
+            if h100("template", *c) >= 30:
+                continue
+            f_train = sum(split[d] == "train" for d in combos if d[1] == c[1])
+            m_train = sum(split[d] == "train" for d in combos if d[2] == c[2])
+            if f_train > 2 and m_train > 2:
+                split[c] = "test"
+        if not any(split[c] == "test" for c in combos):  # every category gets a held-out template
+            for c in sorted(combos, key=lambda c: h100("template", *c)):
                 f_train = sum(split[d] == "train" for d in combos if d[1] == c[1])
                 m_train = sum(split[d] == "train" for d in combos if d[2] == c[2])
-                if f_train > 1 and m_train > 1:
+                if f_train > 2 and m_train > 2:
                     split[c] = "test"
                     break
     return split

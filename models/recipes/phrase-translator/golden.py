@@ -25,7 +25,7 @@ CASES = [
     ">>deu<< total: €1,234.50",
     ">>fra<< only 1 bottle of water left in stock",
     ">>zho<< the shop opens at 9:30 am",
-    ">>fra<< you are our 1st customer",
+    ">>fra<< this is our 1st customer",
 ]
 NUM_BEAMS = 4
 

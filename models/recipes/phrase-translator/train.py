@@ -67,6 +67,8 @@ def greedy(model, src, pad, eos, max_len=40):
 
 def main():
     data_dir, model_dir, out_ckpt, steps = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+    # optional wall-clock budget: after 200 steps, the step count is capped to what fits in the budget
+    budget = float(sys.argv[5]) if len(sys.argv) > 5 else None
     tk = Tokenizer(os.path.join(model_dir, "tokenizer.json"))
     pad, eos = tk.vocab["<pad>"], tk.vocab["</s>"]
     cfg = dict(ARCH, vocab_size=len(tk.vocab), pad_token_id=pad)
@@ -90,7 +92,9 @@ def main():
     pos, t0 = 0, time.time()
     model.train()
     ema = None
-    for step in range(1, steps + 1):
+    step = 0
+    while step < steps:
+        step += 1
         lr = peak * min(step / warm, 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warm) / max(1, steps - warm))))
                         if step > warm else 1.0)
         for g in opt.param_groups:
@@ -115,6 +119,9 @@ def main():
         with torch.no_grad():
             model.shared.weight[pad].zero_()
         ema = loss.item() if ema is None else 0.98 * ema + 0.02 * loss.item()
+        if budget and step == 200:
+            steps = min(steps, int(budget * 200 / (time.time() - t0)))
+            print("budget %.0fs -> training for %d steps" % (budget, steps), flush=True)
         if step % 100 == 0:
             el = time.time() - t0
             print("step %d loss %.4f lr %.2e %.2f steps/s elapsed %.0fs" % (step, ema, lr, step / el, el), flush=True)
