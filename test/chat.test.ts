@@ -136,7 +136,7 @@ describe("chat through the worker with the official openai client", () => {
   const zh = golden.cases.find((c) => /[\u4e00-\u9fff]/.test(c.messages.at(-1)?.content ?? ""));
 
   before(async () => {
-    worker = await startWorker();
+    worker = await startWorker({ maxBodyBytes: 64 * 1024 });
     await worker.push(join(MODELS_DIR, "shop-assistant"), "shop-assistant");
     await worker.push(join(MODELS_DIR, "order-risk"), "order-risk");
     client = new OpenAI({ apiKey: "unused", baseURL: new URL("/v1", worker.url).href, maxRetries: 0 });
@@ -417,7 +417,7 @@ describe("chat through the worker with the official openai client", () => {
     await expectError(
       await worker.post("/v1/chat/completions", {
         model: "shop-assistant",
-        messages: [{ role: "user", content: "x".repeat(9_000_000) }],
+        messages: [{ role: "user", content: "x".repeat(100_000) }],
       }),
       413,
       { code: "body_too_large" },
