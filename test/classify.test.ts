@@ -146,6 +146,26 @@ describe("intent-bert through the worker: classification, embeddings, knowledge 
     assert.ok(Math.abs(total - 1) < 1e-5);
   });
 
+  test("pooling overrides: none returns one vector per token, cls differs from the folder's mean", async () => {
+    const post = async (extra: Record<string, unknown>) =>
+      (await (
+        await worker.post("/v1/embeddings", { model: "intent-bert", input: "where is my parcel", ...extra })
+      ).json()) as {
+        data: { embedding: number[] | number[][] }[];
+      };
+    const tokens = golden.inputs[0]?.input_ids.length ?? 0;
+    assert.ok(tokens > 0);
+    const perToken = (await post({ pooling: "none", input: golden.inputs[0]?.text })).data[0]
+      ?.embedding as number[][];
+    assert.equal(perToken.length, tokens);
+    assert.equal(perToken[0]?.length, 256);
+    const mean = (await post({})).data[0]?.embedding as number[];
+    const cls = (await post({ pooling: "cls" })).data[0]?.embedding as number[];
+    assert.ok(cosine(mean, cls) < 0.9999);
+    const raw = (await post({ normalize: false })).data[0]?.embedding as number[];
+    assert.ok(Math.abs(Math.hypot(...raw) - 1) > 1e-3, "normalize: false keeps the raw mean");
+  });
+
   test("a batch of 32 mixed-length inputs equals each input alone", async () => {
     const inputs = heldout.slice(0, 32).map((r) => r.text);
     const batched = (await (

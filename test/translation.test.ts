@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { readFile } from "node:fs/promises";
+import { cp, mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import type { ModelRegistry } from "../src/runtime/registry.js";
@@ -7,7 +8,7 @@ import { generateSeq2Seq } from "../src/tasks/seq2seq.js";
 import { openTranslator, seq2seqOptions } from "../src/tasks/translation.js";
 import { expectError } from "./helpers/assertions.js";
 import { chrF } from "./helpers/chrf.js";
-import { engineWith } from "./helpers/engine.js";
+import { engineWith, engineWithFolder } from "./helpers/engine.js";
 import { MODELS_DIR, startWorker, type TestWorker } from "./helpers/worker.js";
 
 type Dtype = "fp32" | "int8";
@@ -79,6 +80,34 @@ describe("seq2seq engine against the recipe's PyTorch goldens", () => {
       }
     });
   }
+
+  test("the unmerged decoder pair (decoder_model + decoder_with_past_model) gives the same ids", async () => {
+    const folder = await mkdtemp(join(tmpdir(), "pair-"));
+    try {
+      await cp(join(MODELS_DIR, "phrase-translator"), folder, {
+        recursive: true,
+        filter: (source) => !source.includes("decoder_model_merged"),
+      });
+      const pair = await engineWithFolder(folder, "translator-pair");
+      const lease = await openTranslator(pair, await pair.manifest("translator-pair"), "int8");
+      try {
+        assert.ok(lease.value.model.decoderWithPast, "the pair is in use");
+        const options = seq2seqOptions(lease.value, {
+          numBeams: 1,
+          numReturnSequences: 1,
+          maxNewTokens: golden.generation.max_length - 1,
+        });
+        for (const c of golden.cases) {
+          const [greedy] = await generateSeq2Seq(lease.value.model, [c.input_ids], options);
+          assert.deepEqual(withStart(greedy?.[0]?.tokens ?? []), c.int8.greedy_ids, c.source);
+        }
+      } finally {
+        lease.release();
+      }
+    } finally {
+      await rm(folder, { recursive: true, force: true });
+    }
+  });
 
   test("a batch of 16 mixed-length inputs gives each input's own output", async () => {
     const lease = await openTranslator(registry, await registry.manifest("phrase-translator"));

@@ -10,3 +10,10 @@ export async function engineWith(...ids: string[]): Promise<ModelRegistry> {
   for (const id of ids) await store.push(join(MODELS_DIR, id), id);
   return nodeRegistry(store);
 }
+
+/** The engine under plain Node with one model folder (anywhere on disk) pushed under `id`. */
+export async function engineWithFolder(folder: string, id: string): Promise<ModelRegistry> {
+  const store = new MemoryStore();
+  await store.push(folder, id);
+  return nodeRegistry(store);
+}
