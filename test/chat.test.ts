@@ -4,11 +4,11 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import OpenAI from "openai";
 import type { ModelRegistry } from "../src/runtime/registry.js";
-import { DecodeRun } from "../src/tasks/causal-lm.js";
+import { DecodeRun, generateIds } from "../src/tasks/causal-lm.js";
 import { GREEDY } from "../src/tasks/sampling.js";
 import { chatPrompt, openGenerator } from "../src/tasks/text-generation.js";
 import { expectError } from "./helpers/assertions.js";
-import { engineWith } from "./helpers/engine.js";
+import { engineWith, engineWithFolder } from "./helpers/engine.js";
 import { MODELS_DIR, startWorker, type TestWorker } from "./helpers/worker.js";
 
 type Dtype = "fp32" | "int8";
@@ -121,6 +121,32 @@ describe("decoder engine against the recipe's PyTorch goldens", () => {
               `${c.name}: greedy ids ${noCache ? "without" : "with"} cache`,
             );
           }
+        }
+      } finally {
+        lease.release();
+      }
+    });
+  }
+});
+
+describe("other decoder-only layouts: no cache inputs, and the merged decoder", () => {
+  for (const layout of ["shop-assistant-nopast", "shop-assistant-merged"]) {
+    test(`${layout}: greedy ids equal the int8 goldens`, async () => {
+      const registry = await engineWithFolder(join(import.meta.dirname, "fixtures", layout), layout);
+      const lease = await openGenerator(registry, await registry.manifest(layout), "int8");
+      try {
+        const { layout: shape } = lease.value.lm;
+        if (layout.endsWith("nopast")) assert.equal(shape.past.length, 0, "no cache: full recomputation");
+        else assert.ok(shape.hasCacheBranch && shape.past.length > 0, "merged decoder with use_cache_branch");
+        for (const c of golden.cases) {
+          const ids = await generateIds(lease.value.lm, {
+            promptIds: c.input_ids,
+            maxNewTokens: golden.max_new_tokens,
+            sampling: GREEDY,
+            seed: 0,
+            eosIds: new Set(eosIds),
+          });
+          assert.deepEqual(ids, c.int8.greedy_ids, c.name);
         }
       } finally {
         lease.release();
