@@ -209,6 +209,15 @@ describe("translation through the worker", () => {
     assert.equal(joined, `${single}\n\n${single}`);
   });
 
+  test("the model list reports the languages derived from the model's files", async () => {
+    const model = (await (await worker.fetch("/v1/models/phrase-translator")).json()) as {
+      task: string;
+      languages: string[];
+    };
+    assert.equal(model.task, "translation");
+    assert.deepEqual(model.languages, ["deu", "fra", "zho"]);
+  });
+
   test("Workers AI translation shape", async () => {
     const c = golden.cases.find((x) => x.target_lang === "fra");
     assert.ok(c);

@@ -12,6 +12,8 @@ import {
   type Task,
   type TensorInfo,
 } from "../../src/runtime/manifest.js";
+import { languageTokens } from "../../src/text/languages.js";
+import { TextTokenizer } from "../../src/text/tokenizer.js";
 
 export interface InspectedOnnx {
   inputs: TensorInfo[];
@@ -98,12 +100,15 @@ export async function buildManifest(folder: string, options: BuildOptions): Prom
     }
   }
   const config = parseJson(await readFile(join(folder, "config.json"), "utf8"), "config.json");
+  const task = options.task ?? inferTask(config);
+  const languages = task === "translation" ? await translationLanguages(folder) : undefined;
   return manifestSchema.parse({
     schema_version: 1,
     id: options.id,
-    task: options.task ?? inferTask(config),
+    task,
     created_at: new Date().toISOString(),
     files,
+    ...(languages && languages.length > 0 ? { languages } : {}),
   });
 }
 
@@ -112,6 +117,24 @@ export function sameFiles(manifest: Manifest, files: ManifestFile[]): boolean {
   const key = (f: ManifestFile) => `${f.path}:${f.size}:${f.sha256}`;
   const stored = new Set(manifest.files.map(key));
   return stored.size === files.length && files.every((file) => stored.has(key(file)));
+}
+
+/** The target languages a translation model's vocabulary names (see src/text/languages.ts). */
+async function translationLanguages(folder: string): Promise<string[] | undefined> {
+  const read = async (name: string) => {
+    try {
+      return parseJson(await readFile(join(folder, name), "utf8"), name);
+    } catch {
+      return undefined;
+    }
+  };
+  const tokenizerJson = await read("tokenizer.json");
+  if (!tokenizerJson) return undefined;
+  const tokenizer = new TextTokenizer({
+    tokenizerJson,
+    tokenizerConfig: (await read("tokenizer_config.json")) ?? {},
+  });
+  return [...languageTokens(tokenizer).tokens.keys()].sort();
 }
 
 function isOnnx(path: string): boolean {

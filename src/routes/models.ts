@@ -31,5 +31,6 @@ function describeModel(registry: ModelRegistry, manifest: Manifest) {
     size_bytes: totalSize(manifest),
     loaded: variants.some((variant) => variant.loaded),
     variants,
+    ...(manifest.languages ? { languages: manifest.languages } : {}),
   };
 }

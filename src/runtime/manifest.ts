@@ -51,6 +51,8 @@ export const manifestSchema = z.object({
   task: z.enum(TASKS),
   created_at: z.string(),
   files: z.array(manifestFile).min(1),
+  /** Target languages of a translation model, as its vocabulary names them (derived at push time). */
+  languages: z.array(z.string()).optional(),
 });
 export type Manifest = z.infer<typeof manifestSchema>;
 
