@@ -32,7 +32,12 @@ async function bundledModels(): Promise<string[]> {
   return entries.filter((e) => e.isDirectory() && e.name !== "recipes").map((e) => e.name);
 }
 
-async function workerSamples(folder: string, id: string, variant: string, body: unknown) {
+/** Copies a model already pushed to a memory store (manifest included) into a worker's bucket. */
+async function copyModel(store: MemoryStore, worker: TestWorker) {
+  for (const [key, bytes] of store.objects) await worker.bucket.put(key, bytes);
+}
+
+async function workerSamples(store: MemoryStore, id: string, variant: string, body: unknown) {
   const cold: number[] = [];
   let warm: number[] = [];
   let memory = 0;
@@ -40,7 +45,7 @@ async function workerSamples(folder: string, id: string, variant: string, body: 
   for (let sample = 0; sample < COLD_SAMPLES; sample++) {
     const worker: TestWorker = await startWorker({ budgetMb: 1024 });
     try {
-      await worker.push(folder, id);
+      await copyModel(store, worker);
       // The first stats request starts ORT in the fresh isolate: that is the isolate's own cold start.
       const [startMs, stats] = await timeIt(() => worker.fetch("/v1/stats"));
       start.push(startMs);
@@ -104,7 +109,7 @@ export async function benchFoundation(only?: string[]): Promise<string> {
       const variant = variantName(file.path);
       process.stderr.write(`foundation: ${id}/${variant}\n`);
       const body = { inputs: syntheticTensors(file.onnx?.inputs ?? []) };
-      const worker = await workerSamples(folder, id, variant, body);
+      const worker = await workerSamples(store, id, variant, body);
       const bytes = store.objects.get(modelKey(id, file.path)) ?? new Uint8Array();
       const bare = await bareSamples(bytes, manifest, file.path);
       rows.push({
