@@ -6,7 +6,8 @@ HERE="$(cd "$(dirname "$0")" && pwd)"
 ROOT="$(cd "$HERE/../../.." && pwd)"
 MODEL="$ROOT/models/phrase-translator"
 WORK="${WORK:-$ROOT/.tmp/phrase-translator}"
-STEPS="${STEPS:-3151}"
+STEPS="${STEPS:-3151}"      # phase 1 (from scratch)
+STEPS2="${STEPS2:-1289}"    # phase 2 (continued from phase 1, re-warmed lr; 0 = skip)
 PY=/usr/bin/python3
 export OMP_NUM_THREADS=1
 mkdir -p "$WORK" "$MODEL/onnx"
@@ -18,7 +19,12 @@ cp "$WORK/heldout.jsonl" "$HERE/heldout.jsonl"
 t $PY "$HERE/train_tokenizer.py" "$WORK" "$MODEL" 3000
 t $PY "$HERE/tok_cases.py" "$WORK" "$MODEL" "$WORK/tok_cases.json"
 t node "$HERE/check_tokenizer.mjs" "$WORK/tok_cases.json"
-t $PY "$HERE/train.py" "$WORK" "$MODEL" "$WORK/model.pt" "$STEPS"
+t $PY "$HERE/train.py" "$WORK" "$MODEL" "$WORK/model_phase1.pt" "$STEPS"
+if [ "$STEPS2" -gt 0 ]; then
+  t $PY "$HERE/train_continue.py" "$WORK" "$MODEL" "$WORK/model_phase1.pt" "$WORK/model.pt" "$STEPS2"
+else
+  cp "$WORK/model_phase1.pt" "$WORK/model.pt"
+fi
 t $PY "$HERE/export.py" "$WORK/model.pt" "$MODEL"
 t $PY "$HERE/quantize.py" "$MODEL"
 t $PY "$HERE/golden.py" "$WORK/model.pt" "$MODEL" "$HERE/golden.json"

@@ -1,0 +1,94 @@
+"""Continue training the phrase translator from a checkpoint (same data, same tokenizer, 1 CPU thread).
+Re-warmed schedule: linear warm-up to PEAK over WARM steps, then cosine to 0 at STEPS.
+Usage: train_continue.py DATA_DIR MODEL_DIR IN_CKPT OUT_CKPT STEPS [BUDGET_SECONDS]"""
+import math
+import os
+import random
+import sys
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from marian import Marian  # noqa: E402
+from tok import Tokenizer  # noqa: E402
+from train import load, pad_batch, greedy  # noqa: E402
+
+torch.set_num_threads(1)
+random.seed(0)
+np.random.seed(0)
+torch.manual_seed(0)
+
+
+def main():
+    data_dir, model_dir, in_ckpt, out_ckpt = sys.argv[1:5]
+    steps = int(sys.argv[5])
+    budget = float(sys.argv[6]) if len(sys.argv) > 6 else None
+    tk = Tokenizer(os.path.join(model_dir, "tokenizer.json"))
+    pad, eos = tk.vocab["<pad>"], tk.vocab["</s>"]
+    ck = torch.load(in_ckpt)
+    cfg, start = ck["cfg"], ck.get("step", 0)
+    model = Marian(cfg)
+    model.load_state_dict(ck["state"])
+    train = load(os.path.join(data_dir, "train.jsonl"), tk)
+    held = load(os.path.join(data_dir, "heldout.jsonl"), tk)
+    print("resumed from step", start, "train rows", len(train), flush=True)
+    bs, peak, warm = 64, 5e-4, 100
+    opt = torch.optim.AdamW(model.parameters(), lr=peak, betas=(0.9, 0.98), eps=1e-9, weight_decay=0.01)
+    rng = random.Random(2)  # a different data order from phase 1
+    order = list(range(len(train)))
+    rng.shuffle(order)
+    pos, t0 = 0, time.time()
+    model.train()
+    ema, step = None, 0
+    while step < steps:
+        step += 1
+        lr = peak * (step / warm if step <= warm else
+                     0.5 * (1 + math.cos(math.pi * min(1.0, (step - warm) / max(1, steps - warm)))))
+        for g in opt.param_groups:
+            g["lr"] = lr
+        if pos + bs > len(order):
+            rng.shuffle(order)
+            pos = 0
+        batch = [train[i] for i in order[pos:pos + bs]]
+        pos += bs
+        src_ids, src_mask = pad_batch([b[0] for b in batch], pad)
+        tgt, _ = pad_batch([b[1] for b in batch], pad)
+        dec_in = torch.cat([torch.full((len(batch), 1), pad, dtype=torch.long), tgt[:, :-1]], 1)
+        labels = tgt.masked_fill(tgt == pad, -100)
+        enc = model.encode(src_ids, src_mask)
+        logits, _ = model.decode(dec_in, enc, src_mask)
+        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=-100,
+                               label_smoothing=0.05)
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        with torch.no_grad():
+            model.shared.weight[pad].zero_()
+        ema = loss.item() if ema is None else 0.98 * ema + 0.02 * loss.item()
+        if budget and step == 100:
+            steps = min(steps, int(budget * 100 / (time.time() - t0)))
+            print("budget %.0fs -> training for %d steps" % (budget, steps), flush=True)
+        if step % 100 == 0:
+            el = time.time() - t0
+            print("step %d loss %.4f lr %.2e %.2f steps/s elapsed %.0fs" % (step, ema, lr, step / el, el), flush=True)
+        if step % 400 == 0 or step == steps:
+            model.eval()
+            sub = held if step == steps else held[::3]
+            hyp = greedy(model, [h[0] for h in sub], pad, eos)
+            em = {}
+            for h, (_, ref, r) in zip(hyp, sub):
+                em.setdefault(r["target_lang"], []).append(tk.decode(h, True) == r["reference"])
+            print("step %d heldout exact (%s) %s" % (step, "full" if step == steps else "third",
+                                                     {k: round(sum(v) / len(v), 4) for k, v in em.items()}),
+                  flush=True)
+            torch.save({"cfg": cfg, "state": model.state_dict(), "step": start + step}, out_ckpt)
+            model.train()
+    print("train seconds %.0f" % (time.time() - t0), flush=True)
+
+
+if __name__ == "__main__":
+    main()
