@@ -11,6 +11,33 @@ import unicodedata
 
 SPECIALS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
 
+# CJK isolation (encode time): before the ByteLevel split every CJK ideograph becomes its own piece, so BPE
+# merges never join two Chinese characters (tokenizer.json: Split pre-tokenizer, behavior Isolated, then
+# ByteLevel). Ranges: CJK Ext. A, CJK Unified Ideographs, CJK Compatibility Ideographs (all in the BMP).
+CJK_RANGES = [(0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xF900, 0xFAFF)]
+CJK_REGEX = "[" + "".join("%s-%s" % (chr(a), chr(b)) for a, b in CJK_RANGES) + "]"
+
+
+def is_cjk(ch):
+    o = ord(ch)
+    return any(a <= o <= b for a, b in CJK_RANGES)
+
+
+def split_cjk(text):
+    """Isolated split: runs of non-CJK text and single CJK characters, in order."""
+    out, buf = [], []
+    for ch in text:
+        if is_cjk(ch):
+            if buf:
+                out.append("".join(buf))
+                buf = []
+            out.append(ch)
+        else:
+            buf.append(ch)
+    if buf:
+        out.append("".join(buf))
+    return out
+
 
 def _byte_chars():
     keep = list(range(ord("!"), ord("~") + 1)) + list(range(0xA1, 0xAD)) + list(range(0xAE, 0x100))
@@ -143,7 +170,8 @@ def train(texts, vocab_size, min_count=2):
 
 
 class Tokenizer:
-    def __init__(self, vocab, merges):
+    def __init__(self, vocab, merges, cjk_split=True):
+        self.cjk_split = cjk_split  # False = legacy encoding (pre-CJK-isolation), used only by training phases 1-2
         self.vocab = vocab
         self.ids = {t: i for i, t in enumerate(vocab)}
         self.ranks = {tuple(m): i for i, m in enumerate(merges)}
@@ -159,7 +187,7 @@ class Tokenizer:
         vocab = [None] * len(v)
         for t, i in v.items():
             vocab[i] = t
-        return cls(vocab, j["model"]["merges"])
+        return cls(vocab, j["model"]["merges"], cjk_split=j["pre_tokenizer"]["type"] == "Sequence")
 
     def _bpe(self, word):
         if word in self.cache:
@@ -197,7 +225,8 @@ class Tokenizer:
                 if p != -1 and p < nxt:
                     nxt, which = p, s
             chunk = text[i:nxt]
-            for piece in pre_split(chunk):
+            segs = split_cjk(chunk) if self.cjk_split else [chunk]
+            for piece in (p for seg in segs for p in pre_split(seg)):
                 ids.extend(self._bpe("".join(BYTE2CHAR[b] for b in piece.encode("utf-8"))))
             if which is None:
                 break
@@ -230,7 +259,9 @@ class Tokenizer:
             "padding": None,
             "added_tokens": added,
             "normalizer": None,
-            "pre_tokenizer": {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True, "use_regex": True},
+            "pre_tokenizer": {"type": "Sequence", "pretokenizers": [
+                {"type": "Split", "pattern": {"Regex": CJK_REGEX}, "behavior": "Isolated", "invert": False},
+                {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True, "use_regex": True}]},
             "post_processor": None,
             "decoder": {"type": "ByteLevel", "add_prefix_space": True, "trim_offsets": True, "use_regex": True},
             "model": {"type": "BPE", "dropout": None, "unk_token": None, "continuing_subword_prefix": None,

@@ -5,8 +5,8 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, "..", "..", ".."))
-MODEL_DIR = os.path.join(ROOT, "models", "shop-assistant")
-TMP = os.path.join(ROOT, ".tmp", "shop-assistant")
+MODEL_DIR = os.environ.get("SA_MODEL_DIR", os.path.join(ROOT, "models", "shop-assistant"))
+TMP = os.environ.get("SA_TMP", os.path.join(ROOT, ".tmp", "shop-assistant"))
 sys.path.insert(0, os.path.join(ROOT, "models", "recipes"))
 sys.path.insert(0, os.path.join(ROOT, "models", "recipes", "common"))
 

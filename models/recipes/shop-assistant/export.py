@@ -194,7 +194,7 @@ def main():
                         "per step for every row (finished rows keep being fed their last token); expected = each "
                         "row's generated ids until its EOS"),
         "fp32": batch["fp32"], "int8": batch["int8"]}
-    with open(os.path.join(HERE, "golden.json"), "w", encoding="utf-8") as f:
+    with open(os.environ.get("GOLDEN_OUT", os.path.join(HERE, "golden.json")), "w", encoding="utf-8") as f:
         json.dump(golden, f, ensure_ascii=False)
     for p in (fp32_path, q_path):
         print(os.path.basename(p), "%.2f MB" % (os.path.getsize(p) / 1e6))

@@ -6,7 +6,7 @@ conversation's language, with its slot filled correctly: when the last user turn
 reply must be an order_status template containing exactly that number; otherwise a slot-free template.
 order-copy: over conversations whose last user turn carries an order number, the reply contains that exact
 order number (shopdata.find_order_numbers(reply) == [number]).
-Usage: python3 score.py [PREDICTIONS.jsonl]"""
+Usage: python3 score.py [PREDICTIONS.jsonl]  (env METRICS_OUT: write elsewhere than metrics.json)"""
 import json
 import os
 import sys
@@ -38,7 +38,8 @@ for p in preds:
     if not ok and len(fails) < 40:
         fails.append((p["dtype"], r["id"], r["intent"], r["order"], r["messages"][-1]["content"], p["reply"]))
 metrics = {"source": "onnxruntime-web (Node) greedy decoding of onnx/model.onnx (fp32) and onnx/model_quantized.onnx "
-                     "(int8) on heldout.jsonl, batch 8 left-padded, max_new_tokens from generation_config.json",
+                     "(int8) on heldout.jsonl, each conversation decoded alone (batch 1, no padding; prompt fed whole, then one "
+                     "token per step with the KV cache), max_new_tokens from generation_config.json",
            "definitions": {"intent_correct": __doc__.split("intent-correct: ")[1].split("order-copy:")[0].strip().replace("\n", " "),
                            "order_copy": __doc__.split("order-copy: ")[1].split("Usage")[0].strip().replace("\n", " ")}}
 for (dt, lang), s in sorted(stats.items()):
@@ -48,7 +49,7 @@ for (dt, lang), s in sorted(stats.items()):
         "order_conversations": s["n_order"],
         "order_copy_accuracy": round(s["order_copied"] / max(1, s["n_order"]), 4),
         "exact_reference_reply": round(s["exact_reference"] / s["n"], 4)}
-with open(os.path.join(HERE, "metrics.json"), "w") as f:
+with open(os.environ.get("METRICS_OUT", os.path.join(HERE, "metrics.json")), "w") as f:
     json.dump(metrics, f, indent=2, ensure_ascii=False)
 for dt in ("fp32", "int8"):
     print(dt, json.dumps(metrics.get(dt)))

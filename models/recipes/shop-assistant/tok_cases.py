@@ -25,6 +25,11 @@ for _ in range(300):
     parts = [rng.choice(texts[:2000]) for _ in range(2)]
     texts.append(rng.choice(specials).join(parts))
 texts += ["", " ", "  ", "\n\n", "a  b", "it's I'll we've", " 'sx", "日本語テキスト", "emoji 😀👍 ok", "Ünïcödé façade", "x\u00a0y", "1234567890 #8812345 A1234567 SO-123456"]
+# CJK isolation edges: range ends, Ext. A, compatibility ideographs, just outside the ranges, astral ideographs
+edge = "\u3400\u4dbf\u4dc0\u4e00\u9fff\ua000\uf900\ufaff\ufb00\u33ff\U00020000\U0002a6d6 a我b 你 好  订单A123中文text。"
+for _ in range(600):
+    n = rng.randint(1, 20)
+    texts.append("".join(rng.choice(edge + pool[-300:]) for _ in range(n)))
 with open(sys.argv[1], "w", encoding="utf-8") as f:
     for t in texts:
         ids = tok.encode(t)

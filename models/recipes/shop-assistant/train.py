@@ -38,7 +38,7 @@ def build_tokenizer():
     convs = shopdata.generate("train", 20000, seed=7)
     texts = [m["content"] for c in convs for m in c] + ["user", "assistant", "system"] * 50
     vocab, merges = bpe.train(texts, VOCAB_TARGET)
-    tok = bpe.Tokenizer(vocab, merges)
+    tok = bpe.Tokenizer(vocab, merges, cjk_split=os.environ.get("CJK_SPLIT", "1") == "1")
     os.makedirs(MODEL_DIR, exist_ok=True)
     with open(os.path.join(MODEL_DIR, "tokenizer.json"), "w", encoding="utf-8") as f:
         json.dump(tok.to_json(), f, ensure_ascii=False)
