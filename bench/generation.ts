@@ -139,7 +139,10 @@ export async function benchGeneration(only?: string[]): Promise<string> {
           if (keep) speedFrom(first, total, prompt.length, NEW_TOKENS, engine);
 
           const messages = PROMPTS[prompts.indexOf(prompt)] ?? [];
-          const streamed = await streamTimes(worker.url, dtype, messages, generator.eosIds);
+          // A keep-alive socket that workerd closed while this process was busy is retried once.
+          const streamed = await streamTimes(worker.url, dtype, messages, generator.eosIds).catch(() =>
+            streamTimes(worker.url, dtype, messages, generator.eosIds),
+          );
           if (keep && streamed)
             speedFrom(streamed.first, streamed.total, prompt.length, streamed.tokens, viaWorker);
 

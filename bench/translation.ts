@@ -73,6 +73,20 @@ async function bareGreedy(
   }
 }
 
+/**
+ * The engine and transformers.js run in this process between worker requests, long enough for
+ * workerd to close idle keep-alive sockets; a request that lands on such a socket is sent again.
+ */
+async function postWithRetry(send: () => Promise<Response>): Promise<unknown> {
+  try {
+    return await (await send()).json();
+  } catch (error) {
+    if (!String((error as Error & { cause?: Error }).cause?.message).includes("other side closed"))
+      throw error;
+    return (await send()).json();
+  }
+}
+
 async function measure(rounds: number, work: (round: number) => Promise<unknown>) {
   await work(0);
   const times: number[] = [];
@@ -127,14 +141,14 @@ export async function benchTranslation(only?: string[]): Promise<string> {
               byLang.set(row.target_lang, [...(byLang.get(row.target_lang) ?? []), plain(row)]);
             await Promise.all(
               [...byLang].map(([lang, text]) =>
-                worker
-                  .post("/v1/translate", {
+                postWithRetry(() =>
+                  worker.post("/v1/translate", {
                     model: `${MODEL}:${dtype}`,
                     text,
                     target_lang: lang,
                     num_beams: beams,
-                  })
-                  .then((r) => r.json()),
+                  }),
+                ),
               ),
             );
           });
