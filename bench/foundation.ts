@@ -4,6 +4,7 @@ import { MemoryStore } from "../cli/lib/memory-store.js";
 import { type Manifest, modelKey, onnxFiles, variantName } from "../src/runtime/manifest.js";
 import { startOrtInNode } from "../src/runtime/ort-node.js";
 import { MODELS_DIR, startWorker, type TestWorker } from "../test/helpers/worker.js";
+import { copyModel } from "./setup.js";
 import { mb, ms, percentile, ratio, table, timeIt } from "./stats.js";
 import { syntheticTensors, toFeeds } from "./synthetic-inputs.js";
 
@@ -30,11 +31,6 @@ interface Row {
 async function bundledModels(): Promise<string[]> {
   const entries = await readdir(MODELS_DIR, { withFileTypes: true });
   return entries.filter((e) => e.isDirectory() && e.name !== "recipes").map((e) => e.name);
-}
-
-/** Copies a model already pushed to a memory store (manifest included) into a worker's bucket. */
-async function copyModel(store: MemoryStore, worker: TestWorker) {
-  for (const [key, bytes] of store.objects) await worker.bucket.put(key, bytes);
 }
 
 async function workerSamples(store: MemoryStore, id: string, variant: string, body: unknown) {

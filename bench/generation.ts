@@ -1,13 +1,11 @@
-import { join } from "node:path";
 import type { Tensor } from "onnxruntime-web/wasm";
-import { nodeRegistry } from "../cli/lib/engine.js";
-import { MemoryStore } from "../cli/lib/memory-store.js";
 import { loadTransformers, wasmOptions } from "../cli/lib/transformers.js";
 import type { Feeds } from "../src/runtime/session.js";
 import { type CausalLM, generateIds } from "../src/tasks/causal-lm.js";
 import { GREEDY } from "../src/tasks/sampling.js";
 import { chatPrompt, openGenerator } from "../src/tasks/text-generation.js";
-import { MODELS_DIR, startWorker } from "../test/helpers/worker.js";
+import { MODELS_DIR } from "../test/helpers/worker.js";
+import { prepareModel } from "./setup.js";
 import { ms, percentile, ratio, table, timeIt } from "./stats.js";
 
 /**
@@ -89,12 +87,7 @@ function speedFrom(first: number, total: number, promptLength: number, newTokens
 
 export async function benchGeneration(only?: string[]): Promise<string> {
   if (only && !only.includes(MODEL)) return "";
-  const store = new MemoryStore();
-  await store.push(join(MODELS_DIR, MODEL), MODEL);
-  const registry = nodeRegistry(store);
-  const manifest = await registry.manifest(MODEL);
-  const worker = await startWorker({ budgetMb: 1024 });
-  await worker.push(join(MODELS_DIR, MODEL), MODEL);
+  const { registry, manifest, worker } = await prepareModel(MODEL);
   const transformers = await loadTransformers(MODELS_DIR);
   const rows: string[][] = [];
   try {

@@ -1,13 +1,12 @@
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Tensor } from "onnxruntime-web/wasm";
-import { nodeRegistry } from "../cli/lib/engine.js";
-import { MemoryStore } from "../cli/lib/memory-store.js";
 import { loadTransformers, wasmOptions } from "../cli/lib/transformers.js";
 import type { Feeds } from "../src/runtime/session.js";
 import { generateSeq2Seq } from "../src/tasks/seq2seq.js";
 import { openTranslator, seq2seqOptions, type Translator } from "../src/tasks/translation.js";
-import { MODELS_DIR, startWorker } from "../test/helpers/worker.js";
+import { MODELS_DIR } from "../test/helpers/worker.js";
+import { prepareModel } from "./setup.js";
 import { ms, percentile, ratio, table, timeIt } from "./stats.js";
 
 /**
@@ -104,12 +103,7 @@ export async function benchTranslation(only?: string[]): Promise<string> {
   const batchOf = (round: number, size: number) =>
     Array.from({ length: size }, (_, i) => heldout[(round * size + i) % heldout.length] as Row);
 
-  const store = new MemoryStore();
-  await store.push(join(MODELS_DIR, MODEL), MODEL);
-  const registry = nodeRegistry(store);
-  const manifest = await registry.manifest(MODEL);
-  const worker = await startWorker({ budgetMb: 1024 });
-  await worker.push(join(MODELS_DIR, MODEL), MODEL);
+  const { registry, manifest, worker } = await prepareModel(MODEL);
   const transformers = await loadTransformers(MODELS_DIR);
   const rows: string[][] = [];
   try {
