@@ -1,5 +1,4 @@
 import assert from "node:assert/strict";
-import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import OpenAI from "openai";
@@ -9,6 +8,7 @@ import { GREEDY } from "../src/tasks/sampling.js";
 import { chatPrompt, openGenerator } from "../src/tasks/text-generation.js";
 import { expectError } from "./helpers/assertions.js";
 import { engineWith, engineWithFolder } from "./helpers/engine.js";
+import { readJsonl, readRecipeJson, recipeFile } from "./helpers/recipes.js";
 import { MODELS_DIR, startWorker, type TestWorker } from "./helpers/worker.js";
 
 type Dtype = "fp32" | "int8";
@@ -45,17 +45,13 @@ interface Heldout {
 type LangMetrics = { conversations: number; intent_correct: number; order_copy_accuracy: number };
 type Metrics = Record<Dtype, Record<"en" | "zh", LangMetrics>>;
 
-const recipe = (...path: string[]) => join(MODELS_DIR, "recipes", ...path);
-const golden = JSON.parse(await readFile(recipe("shop-assistant", "golden.json"), "utf8")) as Golden;
-const metrics = JSON.parse(await readFile(recipe("shop-assistant", "metrics.json"), "utf8")) as Metrics;
-const heldout = (await readFile(recipe("shop-assistant", "heldout.jsonl"), "utf8"))
-  .trim()
-  .split("\n")
-  .map((line) => JSON.parse(line) as Heldout);
-const replies = JSON.parse(await readFile(recipe("shopdata", "reply_templates.json"), "utf8")) as {
+const golden = await readRecipeJson<Golden>("shop-assistant", "golden.json");
+const metrics = await readRecipeJson<Metrics>("shop-assistant", "metrics.json");
+const heldout = await readJsonl<Heldout>(recipeFile("shop-assistant", "heldout.jsonl"));
+const replies = await readRecipeJson<{
   order_pattern: string;
   templates: { intent: string; lang: string; template: string }[];
-};
+}>("shopdata", "reply_templates.json");
 const orderPattern = new RegExp(replies.order_pattern, "g");
 const eosIds = [golden.eos_token_id].flat();
 

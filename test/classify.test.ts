@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { parseEntries, pushKnowledgeBase } from "../cli/lib/kb.js";
 import { cosine, expectError } from "./helpers/assertions.js";
+import { readJsonl, readRecipeJson, recipeFile } from "./helpers/recipes.js";
 import { MODELS_DIR, startWorker, type TestWorker } from "./helpers/worker.js";
 
 type Dtype = "fp32" | "int8";
@@ -26,18 +27,13 @@ interface KbMetrics {
   queries: number;
 }
 
-const recipe = (file: string) => join(MODELS_DIR, "recipes", "intent-bert", file);
 const KB_DIR = join(MODELS_DIR, "..", "kb");
-const golden = JSON.parse(await readFile(recipe("golden.json"), "utf8")) as Golden;
-const metrics = JSON.parse(await readFile(recipe("metrics.json"), "utf8")) as Metrics;
-const heldout = (await readFile(recipe("heldout.jsonl"), "utf8"))
-  .trim()
-  .split("\n")
-  .map((line) => JSON.parse(line) as Heldout);
-const kbQueries = (await readFile(join(KB_DIR, "shop-faq.heldout.jsonl"), "utf8"))
-  .trim()
-  .split("\n")
-  .map((line) => JSON.parse(line) as { query: string; topic: string; lang: "en" | "zh" });
+const golden = await readRecipeJson<Golden>("intent-bert", "golden.json");
+const metrics = await readRecipeJson<Metrics>("intent-bert", "metrics.json");
+const heldout = await readJsonl<Heldout>(recipeFile("intent-bert", "heldout.jsonl"));
+const kbQueries = await readJsonl<{ query: string; topic: string; lang: "en" | "zh" }>(
+  join(KB_DIR, "shop-faq.heldout.jsonl"),
+);
 const kbMetrics = JSON.parse(await readFile(join(KB_DIR, "shop-faq.metrics.json"), "utf8")) as KbMetrics;
 
 function softmax(row: number[]): number[] {

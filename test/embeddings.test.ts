@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import OpenAI from "openai";
 import { cosine, expectError } from "./helpers/assertions.js";
+import { readRecipeJson, recipeFile } from "./helpers/recipes.js";
 import { MODELS_DIR, startWorker, type TestWorker } from "./helpers/worker.js";
 
 interface GloveGolden {
@@ -12,9 +13,8 @@ interface GloveGolden {
   int8: { sentence_embedding: number[][] };
 }
 
-const recipe = (id: string, file: string) => join(MODELS_DIR, "recipes", id, file);
-const glove = JSON.parse(await readFile(recipe("glove-static", "golden.json"), "utf8")) as GloveGolden;
-const similarity = (await readFile(recipe("glove-static", "similarity.tsv"), "utf8"))
+const glove = await readRecipeJson<GloveGolden>("glove-static", "golden.json");
+const similarity = (await readFile(recipeFile("glove-static", "similarity.tsv"), "utf8"))
   .trim()
   .split("\n")
   .slice(1)

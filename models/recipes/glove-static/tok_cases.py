@@ -48,6 +48,6 @@ with open(out, "w") as f:
     for t in cases:
         ids, toks = tok.encode(t)
         f.write(json.dumps({"text": t, "ids": ids, "tokens": toks,
-                            "decoded": tok.decode(ids) if ids else None,
-                            "decoded_skip": tok.decode(ids, True) if ids else None}, ensure_ascii=False) + "\n")
+                            "decoded": tok.decode(ids) if ids else "",
+                            "decoded_skip": tok.decode(ids, True) if ids else ""}, ensure_ascii=False) + "\n")
 print("wrote", len(cases), "cases to", out)

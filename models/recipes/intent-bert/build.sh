@@ -12,6 +12,6 @@ cd "$ROOT"
 /usr/bin/python3 "$HERE/finetune.py"        # stage 2: [CLS] alignment + masking (11 min)
 /usr/bin/python3 "$HERE/export.py"          # ONNX fp32 + int8, golden.json
 /usr/bin/python3 "$HERE/tok_cases.py" "$ROOT/models/intent-bert" "$ROOT/.tmp/intent-bert/tok_texts.jsonl" "$ROOT/.tmp/intent-bert/tok_cases.jsonl"
-node "$HERE/check_tokenizer.mjs" "$ROOT/.tmp/intent-bert/tok_cases.jsonl"
+node "$HERE/../common/check_tokenizer.mjs" "$ROOT/models/intent-bert" "$ROOT/.tmp/intent-bert/tok_cases.jsonl"
 node "$HERE/check_onnx.mjs"
 node "$HERE/eval_onnx.mjs"                  # metrics.json through onnxruntime-web
