@@ -1,6 +1,11 @@
 #!/usr/bin/env bash
 # Rebuild phrase-translator end to end: data -> tokenizer -> train -> ONNX export -> int8 -> goldens -> checks -> metrics.
 # Run from anywhere; uses /usr/bin/python3 (Debian torch/onnx/sentencepiece) and node (onnxruntime-web).
+# Training has three phases: 1 from scratch and 2 continued, both on train.jsonl; 3 continued on train_aug.jsonl
+# (the original training templates plus the training-only frames of gen_data.py).
+# WARM_FROM=<git revision>: skip the tokenizer and phases 1-2 and start phase 3 from the fp32 ONNX weights and the
+# tokenizer.json of models/phrase-translator at that revision (onnx_to_ckpt.py); the committed model was built
+# this way from the phase-2 model of revision c76233f (the last revision holding the phase-2 model).
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 ROOT="$(cd "$HERE/../../.." && pwd)"
@@ -8,22 +13,41 @@ MODEL="$ROOT/models/phrase-translator"
 WORK="${WORK:-$ROOT/.tmp/phrase-translator}"
 STEPS="${STEPS:-3151}"      # phase 1 (from scratch)
 STEPS2="${STEPS2:-1289}"    # phase 2 (continued from phase 1, re-warmed lr; 0 = skip)
+STEPS3="${STEPS3:-5600}"    # phase 3 (continued from phase 2 on train_aug.jsonl, re-warmed lr; 0 = skip)
+WARM_FROM="${WARM_FROM:-}"
 PY=/usr/bin/python3
 export OMP_NUM_THREADS=1
 mkdir -p "$WORK" "$MODEL/onnx"
 cd "$ROOT"
 t() { local s=$(date +%s); "$@"; echo "[build] $(basename "$2" 2>/dev/null || echo "$1") took $(( $(date +%s) - s ))s" >&2; }
 
-t $PY "$HERE/gen_data.py" "$WORK" 300000
+t $PY "$HERE/gen_data.py" "$WORK" 300000 300000
 cp "$WORK/heldout.jsonl" "$HERE/heldout.jsonl"
-t $PY "$HERE/train_tokenizer.py" "$WORK" "$MODEL" 3000
-t $PY "$HERE/tok_cases.py" "$WORK" "$MODEL" "$WORK/tok_cases.json"
-t node "$HERE/check_tokenizer.mjs" "$WORK/tok_cases.json"
-t $PY "$HERE/train.py" "$WORK" "$MODEL" "$WORK/model_phase1.pt" "$STEPS"
-if [ "$STEPS2" -gt 0 ]; then
-  t $PY "$HERE/train_continue.py" "$WORK" "$MODEL" "$WORK/model_phase1.pt" "$WORK/model.pt" "$STEPS2"
+if [ -n "$WARM_FROM" ]; then
+  # the earlier model's tokenizer and fp32 ONNX weights -> a checkpoint (checked against that revision's golden.json)
+  mkdir -p "$WORK/warm/onnx"
+  for f in tokenizer.json tokenizer_config.json special_tokens_map.json onnx/encoder_model.onnx onnx/decoder_model.onnx; do
+    git show "$WARM_FROM:models/phrase-translator/$f" > "$WORK/warm/$f"
+  done
+  git show "$WARM_FROM:models/recipes/phrase-translator/golden.json" > "$WORK/warm/golden.json"
+  cp "$WORK/warm/"tokenizer*.json "$WORK/warm/special_tokens_map.json" "$MODEL/"
+  t $PY "$HERE/onnx_to_ckpt.py" "$WORK/warm" "$WORK/model_phase2.pt" "$WORK/warm/golden.json"
 else
-  cp "$WORK/model_phase1.pt" "$WORK/model.pt"
+  t $PY "$HERE/train_tokenizer.py" "$WORK" "$MODEL" 3000
+  t $PY "$HERE/tok_cases.py" "$WORK" "$MODEL" "$WORK/tok_cases.json"
+  t node "$HERE/check_tokenizer.mjs" "$WORK/tok_cases.json"
+  t $PY "$HERE/train.py" "$WORK" "$MODEL" "$WORK/model_phase1.pt" "$STEPS"
+  if [ "$STEPS2" -gt 0 ]; then
+    t $PY "$HERE/train_continue.py" "$WORK" "$MODEL" "$WORK/model_phase1.pt" "$WORK/model_phase2.pt" "$STEPS2"
+  else
+    cp "$WORK/model_phase1.pt" "$WORK/model_phase2.pt"
+  fi
+fi
+if [ "$STEPS3" -gt 0 ]; then
+  PT_TRAIN=train_aug.jsonl PT_SEED=3 \
+    t $PY "$HERE/train_continue.py" "$WORK" "$MODEL" "$WORK/model_phase2.pt" "$WORK/model.pt" "$STEPS3"
+else
+  cp "$WORK/model_phase2.pt" "$WORK/model.pt"
 fi
 t $PY "$HERE/export.py" "$WORK/model.pt" "$MODEL"
 t $PY "$HERE/quantize.py" "$MODEL"

@@ -45,6 +45,7 @@ const metrics = { split: 'heldout.jsonl', n_per_language: {}, decoding: 'greedy 
   chrf: 'character n-gram F-score, n = 1..6, beta = 2, whitespace removed, corpus-level statistics, precision/recall averaged over n (Popovic 2015); 0-100',
   results: {} };
 const failures = {};
+const allErrors = {}; // every failing row, written to $PT_ERRORS (a path) when set
 for (const [dtype, suffix] of [['fp32', ''], ['int8', '_quantized']]) {
   const s = await sessions(modelDir, suffix, ['merged']);
   const t0 = Date.now();
@@ -65,8 +66,10 @@ for (const [dtype, suffix] of [['fp32', ''], ['int8', '_quantized']]) {
     metrics.n_per_language[lang] = ix.length;
     metrics.results[dtype][lang] = { exact_match: +(100 * em).toFixed(2),
       chrf: +chrf(ix.map((i) => hyp[i]), ix.map((i) => rows[i].reference)).toFixed(2) };
-    failures[`${dtype}/${lang}`] = ix.filter((i) => hyp[i] !== rows[i].reference).slice(0, 5)
-      .map((i) => ({ source: rows[i].source, reference: rows[i].reference, output: hyp[i] }));
+    const bad = ix.filter((i) => hyp[i] !== rows[i].reference)
+      .map((i) => ({ source: rows[i].source, reference: rows[i].reference, output: hyp[i], template: rows[i].template }));
+    failures[`${dtype}/${lang}`] = bad.slice(0, 5).map(({ template, ...r }) => r);
+    allErrors[`${dtype}/${lang}`] = bad;
   }
   metrics.results[dtype].seconds = +secs.toFixed(1);
   console.log(dtype, JSON.stringify(metrics.results[dtype]));
@@ -80,3 +83,4 @@ for (const lang of ['zho', 'deu', 'fra']) {
 metrics.example_errors = failures;
 fs.writeFileSync(process.env.PT_METRICS ?? path.join(here, 'metrics.json'), JSON.stringify(metrics, null, 2) + '\n');
 console.log('wrote metrics.json');
+if (process.env.PT_ERRORS) fs.writeFileSync(process.env.PT_ERRORS, JSON.stringify(allErrors, null, 1) + '\n');

@@ -5,7 +5,8 @@ Train and test use disjoint template sets (the test templates are frame/format p
 while every frame and every format occurs in training with other partners), and disjoint slot values
 (each value is hashed into exactly one split).
 
-Usage: python3 gen_data.py OUT_DIR   (writes train.jsonl and heldout.jsonl)
+Usage: python3 gen_data.py OUT_DIR [N_TRAIN] [N_AUG]   (writes train.jsonl and heldout.jsonl, and with N_AUG > 0
+also train_aug.jsonl: the phase-3 data with the training-only frames below)
 """
 import datetime
 import hashlib
@@ -646,9 +647,156 @@ def generate(split, n, seed, lang_list=LANGS):
     return out
 
 
+# ---------------------------------------------------------------- training-only frames (phase 3 data)
+# New frames that occur in training only, each paired with EVERY value format of its category, so the model sees
+# many frames crossed with all formats and learns to compose frame and format. They never enter template_splits()
+# (the test split and heldout.jsonl are unchanged), their English and target texts differ from every original
+# frame's, and their values come from the same train-split value hashing. Added for the three categories whose
+# held-out pairings failed: durations (German nominative vs. dative plural after the frame, e.g. `dauert 50 Tage`
+# vs. `in 50 Tagen`; no original training template rendered a nominative plural day), times (Chinese frames
+# around 12-hour `上午7点` forms and 24-hour times) and quantities with count nouns.
+def extra_duration_frames():
+    texts = [  # (frame, German case)
+        (L("preparation time: {u}", "准备时间：{u}", "Vorbereitungszeit: {u}", "temps de préparation : {u}"), "nom"),
+        (L("the return takes {u}", "退货需要{u}", "die Rückgabe dauert {u}", "le retour prend {u}"), "nom"),
+        (L("valid for {u}", "有效期为{u}", "gültig für {u}", "valable {u}"), "nom"),
+        (L("the sale lasts {u}", "优惠期为{u}", "die Aktion dauert {u}", "l'offre dure {u}"), "nom"),
+        (L("delivery time: {u}", "配送时间：{u}", "Lieferzeit: {u}", "délai de livraison : {u}"), "nom"),
+        (L("call duration: {u}", "通话时间：{u}", "Gesprächsdauer: {u}", "durée de l'appel : {u}"), "nom"),
+        (L("back in stock in {u}", "{u}后到货", "wieder auf Lager in {u}", "de retour en stock dans {u}"), "dat"),
+        (L("ordered {u} ago", "{u}前下单", "vor {u} bestellt", "commandé il y a {u}"), "dat"),
+        (L("pickup within {u}", "请在{u}内取货", "Abholung innerhalb von {u}", "retrait sous {u}"), "dat"),
+        (L("the offer ends in {u}", "优惠将在{u}后截止", "das Angebot endet in {u}", "l'offre se termine dans {u}"),
+         "dat"),
+        (L("your item arrives in {u}", "您的商品将在{u}内送达", "Ihr Artikel kommt in {u} an",
+           "votre article arrive dans {u}"), "dat"),
+        (L("ready for pickup after {u}", "{u}后可取货", "nach {u} abholbereit", "prêt pour le retrait après {u}"),
+         "dat"),
+        (L("shipping takes {u}", "运送需要{u}", "der Versand dauert {u}", "l'expédition prend {u}"), "nom"),
+        (L("free cancellation within {u}", "{u}内免费取消", "kostenlose Stornierung innerhalb von {u}",
+           "annulation gratuite sous {u}"), "dat"),
+        (L("delivery within {u}", "{u}内送达", "Lieferung innerhalb von {u}", "livraison sous {u}"), "dat"),
+        (L("your order arrives in {u}", "您的订单将在{u}内到达", "Ihre Bestellung kommt in {u} an",
+           "votre commande arrive dans {u}"), "dat"),
+    ]
+    out = []
+    for i, (t, case) in enumerate(texts):
+        def render(v, lang, t=t, case=case):
+            return t[lang].format(u=fmt_dur(v, lang, case))
+        out.append(("xdur%d" % i, DUR_FORMATS, render, sample_dur))
+    return out
+
+
+def extra_time_frames():
+    texts = [
+        L("delivery at {t}", "{t}送货", "Lieferung um {t}", "livraison à {t}"),
+        L("the order ships at {t}", "订单{t}发货", "die Bestellung wird um {t} versandt", "la commande est expédiée à {t}"),
+        L("the offer is valid from {t}", "优惠{t}起有效", "das Angebot gilt ab {t}", "l'offre est valable à partir de {t}"),
+        L("the offer ends at {t}", "优惠{t}截止", "das Angebot endet um {t}", "l'offre se termine à {t}"),
+        L("your delivery arrives at {t}", "您的货物将于{t}送达", "Ihre Lieferung kommt um {t} an",
+          "votre livraison arrive à {t}"),
+        L("your delivery is planned for {t}", "您的配送时间为{t}", "Ihre Lieferung ist für {t} geplant",
+          "votre livraison est prévue à {t}"),
+        L("the order arrives at {t}", "订单将于{t}到达", "die Bestellung kommt um {t} an", "la commande arrive à {t}"),
+        L("your slot: {t}", "您的时段：{t}", "Ihr Zeitfenster: {t}", "votre créneau : {t}"),
+        L("open from {t}", "{t}起开门", "geöffnet ab {t}", "ouvert à partir de {t}"),
+        L("the shop is closed until {t}", "商店关门至{t}", "der Laden ist bis {t} geschlossen",
+          "le magasin est fermé jusqu'à {t}"),
+        L("new messages at {t}", "{t}有新消息", "neue Nachrichten um {t}", "nouveaux messages à {t}"),
+        L("delivery until {t}", "{t}前送达", "Lieferung bis {t}", "livraison jusqu'à {t}"),
+        L("pickup until {t}", "{t}前取货", "Abholung bis {t}", "retrait jusqu'à {t}"),
+        L("self-service pickup at {t}", "{t}自行取货", "Selbstabholung um {t}", "retrait en libre-service à {t}"),
+        L("in-store pickup at {t}", "{t}到店取货", "Abholung im Laden um {t}", "retrait en magasin à {t}"),
+        L("your pickup is scheduled for {t}", "您的取货安排在{t}", "Ihre Abholung ist für {t} geplant",
+          "votre retrait est prévu à {t}"),
+        L("your appointment is scheduled for {t}", "您的预约安排在{t}", "Ihr Termin ist für {t} geplant",
+          "votre rendez-vous est prévu à {t}"),
+        L("the delivery is scheduled for {t}", "配送安排在{t}", "die Lieferung ist für {t} geplant",
+          "la livraison est prévue à {t}"),
+    ]
+    out = []
+    for i, t in enumerate(texts):
+        def render(v, lang, t=t):
+            tm, fmt = v
+            return t[lang].format(t=fmt_time(tm, fmt, lang))
+
+        def sampler(rng, split, fmt):
+            return (sample_time(rng, split, fmt), fmt)
+        out.append(("xtime%d" % i, TIME_FORMATS, render, sampler))
+    return out
+
+
+def extra_qty_frames():
+    texts = [
+        L("you selected {q}", "您选择了{q}", "Sie haben {q} ausgewählt", "vous avez sélectionné {q}"),
+        L("view {q}", "查看{q}", "{q} ansehen", "afficher {q}"),
+        L("shipped: {q}", "已发货：{q}", "versandt: {q}", "expédié : {q}"),
+        L("the order contains {q}", "订单中有{q}", "die Bestellung enthält {q}", "la commande contient {q}"),
+        L("order {q} now", "现在订购{q}", "jetzt {q} bestellen", "commandez {q} maintenant"),
+        L("available: {q}", "有货：{q}", "verfügbar: {q}", "disponible : {q}"),
+        L("your basket contains {q}", "购物车中有{q}", "Ihr Warenkorb enthält {q}", "votre panier contient {q}"),
+        L("delivered: {q}", "已送达：{q}", "geliefert: {q}", "livré : {q}"),
+    ]
+    out = []
+    for i, t in enumerate(texts):
+        def render(v, lang, t=t):
+            return t[lang].format(q=fmt_qty(v, lang))
+        out.append(("xqty%d" % i, QTY_FORMATS, render, sample_qty))
+    return out
+
+
+EXTRA_CATEGORIES = {"time": extra_time_frames(), "duration": extra_duration_frames(), "quantity": extra_qty_frames()}
+# phase-3 category weights: the original ones, with more weight on the categories that got new frames
+AUG_CAT_WEIGHTS = dict(CAT_WEIGHTS, time=5, duration=6, quantity=5)
+
+
+def generate_aug(n, seed):
+    """Phase-3 training rows: the original training templates plus every (training-only frame, format) pairing."""
+    rng = random.Random(seed)
+    tsplit = template_splits()
+    pools = {}
+    for cat, frames in CATEGORIES.items():
+        pools[cat] = [(f, fmt) for f in frames for fmt in f[1] if tsplit[(cat, f[0], fmt)] == "train"]
+        pools[cat] += [(f, fmt) for f in EXTRA_CATEGORIES.get(cat, []) for fmt in f[1]]
+    cats = list(CATEGORIES)
+    weights = [AUG_CAT_WEIGHTS[c] for c in cats]
+    out = []
+    for _ in range(n):
+        cat = rng.choices(cats, weights)[0]
+        (name, _fmts, render, sampler), fmt = rng.choice(pools[cat])
+        v = sampler(rng, "train", fmt)
+        lang = rng.choice(LANGS)
+        out.append({"source": ">>%s<< %s" % (lang, render(v, "en")), "target_lang": lang,
+                    "reference": render(v, lang), "category": cat, "template": "%s/%s" % (name, fmt)})
+    return out
+
+
+def check_disjoint(train, held):
+    """No training row uses a held-out template or a held-out source; training-only frames are new texts."""
+    test_templates = {r["template"] for r in held}
+    test_sources = {r["source"] for r in held}
+    bad_t = sum(r["template"] in test_templates for r in train)
+    bad_s = sum(r["source"] in test_sources for r in train)
+    assert bad_t == 0 and bad_s == 0, ("train rows with held-out templates / sources", bad_t, bad_s)
+    names = [f[0] for frames in CATEGORIES.values() for f in frames]
+    xnames = [f[0] for frames in EXTRA_CATEGORIES.values() for f in frames]
+    assert len(set(names + xnames)) == len(names) + len(xnames), "frame names must be unique"
+    for cat, xframes in EXTRA_CATEGORIES.items():
+        rng = random.Random(0)
+        for lang in ["en"] + LANGS:
+            # render every frame of the category with the same value: a training-only frame must not produce
+            # the same text as an original frame (or another training-only frame) in any language
+            for fmt in CATEGORIES[cat][0][1]:
+                v = CATEGORIES[cat][0][3](rng, "train", fmt)
+                texts = [f[2](v, lang) for f in CATEGORIES[cat] + xframes]
+                assert len(set(texts)) == len(texts), (cat, lang, fmt, texts)
+    return len(train)
+
+
 def main():
     out_dir = sys.argv[1]
     n_train = int(sys.argv[2]) if len(sys.argv) > 2 else 300000
+    n_aug = int(sys.argv[3]) if len(sys.argv) > 3 else 0
     os.makedirs(out_dir, exist_ok=True)
     train = generate("train", n_train, seed=1234)
     with open(os.path.join(out_dir, "train.jsonl"), "w", encoding="utf-8") as f:
@@ -666,6 +814,18 @@ def main():
     print("templates: train %d, test %d" % (sum(v == "train" for v in ts.values()),
                                             sum(v == "test" for v in ts.values())))
     print("train rows %d, heldout rows %d" % (len(train), len(held)))
+    check_disjoint(train, held)
+    if n_aug:
+        aug = generate_aug(n_aug, seed=4321)
+        check_disjoint(aug, held)
+        with open(os.path.join(out_dir, "train_aug.jsonl"), "w", encoding="utf-8") as f:
+            for r in aug:
+                f.write(json.dumps(r, ensure_ascii=False) + "\n")
+        nx = sum(len(f[1]) for frames in EXTRA_CATEGORIES.values() for f in frames)
+        print("phase-3 rows %d (original training templates + %d training-only frames x formats = %d templates), "
+              "%d rows from training-only frames" % (len(aug), sum(len(v) for v in EXTRA_CATEGORIES.values()), nx,
+                                                     sum(r["template"].startswith("x") for r in aug)))
+    print("disjointness: 0 training rows use a held-out template or source")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,8 @@
-"""Continue training the phrase translator from a checkpoint (same data, same tokenizer, 1 CPU thread).
+"""Continue training the phrase translator from a checkpoint (same tokenizer, 1 CPU thread).
 Re-warmed schedule: linear warm-up to PEAK over WARM steps, then cosine to 0 at STEPS.
-Usage: train_continue.py DATA_DIR MODEL_DIR IN_CKPT OUT_CKPT STEPS [BUDGET_SECONDS]"""
+Usage: train_continue.py DATA_DIR MODEL_DIR IN_CKPT OUT_CKPT STEPS [BUDGET_SECONDS]
+Environment (defaults = phase 2): PT_TRAIN training file in DATA_DIR (train.jsonl), PT_SEED data-order seed (2),
+PT_PEAK peak learning rate (5e-4). Phase 3 uses PT_TRAIN=train_aug.jsonl PT_SEED=3."""
 import math
 import os
 import random
@@ -32,12 +34,16 @@ def main():
     cfg, start = ck["cfg"], ck.get("step", 0)
     model = Marian(cfg)
     model.load_state_dict(ck["state"])
-    train = load(os.path.join(data_dir, "train.jsonl"), tk)
+    train_file = os.environ.get("PT_TRAIN", "train.jsonl")
+    train = load(os.path.join(data_dir, train_file), tk)
     held = load(os.path.join(data_dir, "heldout.jsonl"), tk)
-    print("resumed from step", start, "train rows", len(train), flush=True)
-    bs, peak, warm = 64, 5e-4, 100
+    unk = tk.vocab["<unk>"]
+    n_unk = sum(unk in s or unk in t for s, t, _ in train)
+    assert n_unk == 0, "%d training rows contain <unk> (characters the tokenizer does not know)" % n_unk
+    print("resumed from step", start, "train file", train_file, "rows", len(train), flush=True)
+    bs, peak, warm = 64, float(os.environ.get("PT_PEAK", "5e-4")), 100
     opt = torch.optim.AdamW(model.parameters(), lr=peak, betas=(0.9, 0.98), eps=1e-9, weight_decay=0.01)
-    rng = random.Random(2)  # a different data order from phase 1
+    rng = random.Random(int(os.environ.get("PT_SEED", "2")))  # a different data order from the previous phase
     order = list(range(len(train)))
     rng.shuffle(order)
     pos, t0 = 0, time.time()
