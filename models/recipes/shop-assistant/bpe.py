@@ -11,8 +11,8 @@ import unicodedata
 
 SPECIALS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
 
-# CJK isolation (encode time): before the ByteLevel split every CJK ideograph becomes its own piece, so BPE
-# merges never join two Chinese characters (tokenizer.json: Split pre-tokenizer, behavior Isolated, then
+# CJK isolation: before the ByteLevel split every CJK ideograph becomes its own piece, so BPE merges never
+# join two Chinese characters (each character is one token, as the model needs to copy or reorder them) (tokenizer.json: Split pre-tokenizer, behavior Isolated, then
 # ByteLevel). Ranges: CJK Ext. A, CJK Unified Ideographs, CJK Compatibility Ideographs (all in the BMP).
 CJK_RANGES = [(0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xF900, 0xFAFF)]
 CJK_REGEX = "[" + "".join("%s-%s" % (chr(a), chr(b)) for a, b in CJK_RANGES) + "]"
@@ -119,7 +119,7 @@ def _is_digit_sym(s):
 def train(texts, vocab_size, min_count=2):
     words = collections.Counter()
     for t in texts:
-        for piece in pre_split(t):
+        for piece in (p for seg in split_cjk(t) for p in pre_split(seg)):
             words["".join(BYTE2CHAR[b] for b in piece.encode("utf-8"))] += 1
     vocab = list(SPECIALS) + [BYTE2CHAR[b] for b in range(256)]
     wl = [list(w) for w in words]
@@ -170,8 +170,7 @@ def train(texts, vocab_size, min_count=2):
 
 
 class Tokenizer:
-    def __init__(self, vocab, merges, cjk_split=True):
-        self.cjk_split = cjk_split  # False = legacy encoding (pre-CJK-isolation), used only by training phases 1-2
+    def __init__(self, vocab, merges):
         self.vocab = vocab
         self.ids = {t: i for i, t in enumerate(vocab)}
         self.ranks = {tuple(m): i for i, m in enumerate(merges)}
@@ -187,7 +186,7 @@ class Tokenizer:
         vocab = [None] * len(v)
         for t, i in v.items():
             vocab[i] = t
-        return cls(vocab, j["model"]["merges"], cjk_split=j["pre_tokenizer"]["type"] == "Sequence")
+        return cls(vocab, j["model"]["merges"])
 
     def _bpe(self, word):
         if word in self.cache:
@@ -225,8 +224,7 @@ class Tokenizer:
                 if p != -1 and p < nxt:
                     nxt, which = p, s
             chunk = text[i:nxt]
-            segs = split_cjk(chunk) if self.cjk_split else [chunk]
-            for piece in (p for seg in segs for p in pre_split(seg)):
+            for piece in (p for seg in split_cjk(chunk) for p in pre_split(seg)):
                 ids.extend(self._bpe("".join(BYTE2CHAR[b] for b in piece.encode("utf-8"))))
             if which is None:
                 break

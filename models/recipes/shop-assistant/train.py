@@ -1,8 +1,10 @@
 """Train the shop-assistant tokenizer and Llama model on shopdata "train" conversations.
 
-Env: STEPS (default 2000), BATCH (default 24), BENCH=1 (time 10 steps and exit).
-Continuation phase: INIT=path of a state dict to start from, LR (peak, default 2e-3), DATA_SEED (default 1),
-WARMUP (default 60), SUMMARY (file name of the summary, default train_summary.json).
+Env: STEPS (default 2000), BATCH (default 24), GRAMMAR_SHARE (default 0.6), BENCH=1 (time 10 steps and exit),
+ORDER_SHARE (default 0: share of conversations drawn from those whose last user turn carries an order number).
+Continuation phase (keeps the tokenizer in MODEL_DIR): INIT=path of a state dict to start from, LR (peak, default 2e-3), DATA_SEED (default 1),
+WARMUP (default 60), SUMMARY (file name of the summary, default train_summary.json), STOP (end after this many
+steps while the lr schedule still spans STEPS).
 Writes models/shop-assistant/{tokenizer.json, tokenizer_config.json, special_tokens_map.json, config.json,
 generation_config.json} and .tmp/shop-assistant/model.pt + train_log.txt.
 """
@@ -15,13 +17,15 @@ import time
 import numpy as np
 import torch
 
-from common import ARCH, CHAT_TEMPLATE, MAX_NEW_TOKENS, MODEL_DIR, TMP, render
+from common import ARCH, CHAT_TEMPLATE, MAX_NEW_TOKENS, MODEL_DIR, TMP, load_config, render
 import bpe
 import shopdata
 from modeling import LlamaForCausalLM
 
 SEED = 1234
 VOCAB_TARGET = 4096
+# share of training user turns phrased by shopdata.grammar (the rest by the fixed training templates)
+GRAMMAR_SHARE = float(os.environ.get("GRAMMAR_SHARE", "0.6"))
 
 
 def set_seeds():
@@ -35,10 +39,10 @@ def strip(conv):
 
 
 def build_tokenizer():
-    convs = shopdata.generate("train", 20000, seed=7)
+    convs = shopdata.generate("train", 20000, seed=7, grammar_share=GRAMMAR_SHARE)
     texts = [m["content"] for c in convs for m in c] + ["user", "assistant", "system"] * 50
     vocab, merges = bpe.train(texts, VOCAB_TARGET)
-    tok = bpe.Tokenizer(vocab, merges, cjk_split=os.environ.get("CJK_SPLIT", "1") == "1")
+    tok = bpe.Tokenizer(vocab, merges)
     os.makedirs(MODEL_DIR, exist_ok=True)
     with open(os.path.join(MODEL_DIR, "tokenizer.json"), "w", encoding="utf-8") as f:
         json.dump(tok.to_json(), f, ensure_ascii=False)
@@ -95,14 +99,31 @@ def main():
     set_seeds()
     os.makedirs(TMP, exist_ok=True)
     t0 = time.time()
-    tok = build_tokenizer()
-    cfg = write_configs(tok)
+    if os.environ.get("INIT"):
+        # a continuation phase keeps the tokenizer (and so the embedding rows) of the model it starts from
+        tok = bpe.Tokenizer.load(os.path.join(MODEL_DIR, "tokenizer.json"))
+        cfg = load_config()
+    else:
+        tok = build_tokenizer()
+        cfg = write_configs(tok)
     t_tok = time.time() - t0
     print("tokenizer: %d tokens (%.1fs); config vocab_size %d" % (len(tok.vocab), t_tok, cfg["vocab_size"]), flush=True)
     steps = int(os.environ.get("STEPS", "2000"))
     batch = int(os.environ.get("BATCH", "24"))
     bench = os.environ.get("BENCH") == "1"
-    convs = shopdata.generate("train", steps * batch if not bench else 2000, seed=int(os.environ.get("DATA_SEED", "1")))
+    n_convs = steps * batch if not bench else 2000
+    data_seed = int(os.environ.get("DATA_SEED", "1"))
+    n_order = int(n_convs * float(os.environ.get("ORDER_SHARE", "0")))
+    convs = shopdata.generate("train", n_convs - n_order, seed=data_seed, grammar_share=GRAMMAR_SHARE)
+    if n_order:
+        # extra conversations whose last user turn carries an order number: copying it digit by digit is the
+        # skill the model learns last, so a later phase sees more of it
+        extra, k = [], 0
+        while len(extra) < n_order:
+            extra += [c for c in shopdata.generate("train", 4 * n_order, seed=1000 * data_seed + k,
+                                                   grammar_share=GRAMMAR_SHARE) if c[-2]["order"]]
+            k += 1
+        convs += extra[:n_order]
     data = []
     for c in convs:
         ids, mask = encode_conv(tok, c)
@@ -139,7 +160,8 @@ def main():
     t1 = time.time()
     ema = None
     total = 10 if bench else steps
-    for step in range(total):
+    stop = min(total, int(os.environ.get("STOP", total)))  # end early; the lr schedule still spans STEPS
+    for step in range(stop):
         lr = peak * min(1.0, (step + 1) / warm) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, step / total))))
         for g in opt.param_groups:
             g["lr"] = lr
@@ -164,7 +186,7 @@ def main():
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         ema = loss.item() if ema is None else 0.95 * ema + 0.05 * loss.item()
-        if step % 20 == 0 or step == total - 1:
+        if step % 20 == 0 or step == stop - 1:
             msg = "step %d/%d loss %.4f ema %.4f lr %.2e T %d %.2fs/step elapsed %.0fs" % (
                 step, total, loss.item(), ema, lr, T, (time.time() - t1) / (step + 1), time.time() - t0)
             print(msg, flush=True)
@@ -175,7 +197,7 @@ def main():
     if not bench:
         torch.save(model.state_dict(), os.path.join(TMP, "model.pt"))
     with open(os.path.join(TMP, os.environ.get("SUMMARY", "train_summary.json")), "w") as f:
-        json.dump({"steps": total, "batch": batch, "params": nparams, "tokenizer_seconds": round(t_tok, 1),
+        json.dump({"steps": stop, "schedule_steps": total, "batch": batch, "params": nparams, "tokenizer_seconds": round(t_tok, 1),
                    "train_seconds": round(time.time() - t1, 1), "final_loss_ema": ema,
                    "conversations": len(data)}, f, indent=2)
     print("done in %.0fs" % (time.time() - t0), flush=True)

@@ -34,6 +34,8 @@ import random
 import re
 import zlib
 
+from . import grammar
+
 INTENTS = ["order_status", "returns_refunds", "shipping", "opening_hours", "password_reset",
            "change_address", "human_handoff", "greeting", "thanks"]
 LANGS = ["en", "zh"]
@@ -288,12 +290,18 @@ def _request(rng, split, lang, intent=None):
     return intent, sub, slots
 
 
-def _realise(rng, split, lang, intent, sub, slots, template=None, prefix_ok=False):
-    templates = _U[(intent, sub, lang)][_idx(split)]
-    t = template if template is not None else rng.choice(templates)
-    text = t.format(**slots)
+def _realise(rng, split, lang, intent, sub, slots, template=None, prefix_ok=False, grammar_share=0.0):
+    if split == "train" and grammar_share > 0 and template is None and rng.random() < grammar_share:
+        if rng.random() < 0.5:
+            test_values = {"name": _NAMES[lang][1], "city": _CITIES[lang][1], "product": _PRODUCTS[lang][1]}
+            slots = dict(slots, **grammar.extra_slots(rng, lang, test_values))
+        text = grammar.realise(rng, (intent, sub, lang), slots, _U[(intent, sub, lang)][1])
+    else:
+        templates = _U[(intent, sub, lang)][_idx(split)]
+        t = template if template is not None else rng.choice(templates)
+        text = t.format(**slots)
     if prefix_ok and intent in _PREFIX_OK and rng.random() < 0.25:
-        text = rng.choice(_PREFIX[lang][_idx(split)]) + (text[0].lower() + text[1:] if lang == "en" and not text.startswith("I ") and not text.startswith("I'") else text)
+        text = rng.choice(_PREFIX[lang][_idx(split)]) + (text[0].lower() + text[1:] if lang == "en" and not text.startswith(("I ", "I'", slots["order"])) else text)
     return _augment(rng, split, lang, text)
 
 
@@ -322,7 +330,9 @@ def _gid(split, intent, sub, slots, n):
     return "%s:%s:%s:%s:%d" % (split, intent, sub, o, n)
 
 
-def generate(split, n, seed, lang=None):
+def generate(split, n, seed, lang=None, grammar_share=0.0):
+    """grammar_share: fraction of training user turns written by shopdata.grammar instead of the templates
+    (0 reproduces the generator the intent-bert model was trained with; the test split ignores it)."""
     assert split in ("train", "test")
     rng = random.Random("%s-%d" % (split, seed))
     convs = []
@@ -341,7 +351,7 @@ def generate(split, n, seed, lang=None):
                 while intent is None or intent in ("greeting", "thanks"):
                     intent = rng.choices(INTENTS, weights=[4, 2, 2, 1, 1, 1, 2, 1, 1])[0]
             intent, sub, slots = _request(rng, split, lg, intent)
-            text = _realise(rng, split, lg, intent, sub, slots, prefix_ok=(t == 0))
+            text = _realise(rng, split, lg, intent, sub, slots, prefix_ok=(t == 0), grammar_share=grammar_share)
             order = slots["order"] if (intent, sub) == ("order_status", "with") else None
             msgs.append({"role": "user", "content": text, "intent": intent, "lang": lg, "order": order,
                          "group": _gid(split, intent, sub, slots, k)})
@@ -350,7 +360,11 @@ def generate(split, n, seed, lang=None):
             if (intent, sub) == ("order_status", "ask") and t < turns - 1:
                 # the user answers with the number
                 order = _order_number(rng, split)
-                text = _augment(rng, split, lg, rng.choice(_U_NUMBER[lg][_idx(split)]).format(order=order))
+                if split == "train" and grammar_share > 0 and rng.random() < grammar_share:
+                    text = grammar.realise(rng, ("order_status", "number", lg), {"order": order}, _U_NUMBER[lg][1])
+                else:
+                    text = rng.choice(_U_NUMBER[lg][_idx(split)]).format(order=order)
+                text = _augment(rng, split, lg, text)
                 msgs.append({"role": "user", "content": text, "intent": "order_status", "lang": lg, "order": order,
                              "group": "%s:order_status:number:%s:%d" % (split, order, k)})
                 msgs.append({"role": "assistant", "content": _reply(rng, "order_status", "with", lg, order),
@@ -404,6 +418,9 @@ def _self_check():
     for tab in (_NAMES, _CITIES, _PRODUCTS):
         for l in LANGS:
             assert not set(tab[l][0]) & set(tab[l][1])
+    for (slot, l), values in grammar._VALUES.items():
+        test_pool = {"name": _NAMES, "city": _CITIES, "product": _PRODUCTS}[slot][l][1]
+        assert not set(values or []) & set(test_pool), (slot, l)
     tr = generate("train", 2000, 0)
     te = generate("test", 500, 0)
     tro = {m["order"] for c in tr for m in c if m["role"] == "user" and m["order"]}
@@ -418,6 +435,15 @@ def _self_check():
             elif m["order"]:
                 assert find_order_numbers(m["content"]) == [m["order"]], m
     assert generate("test", 5, 1) == generate("test", 5, 1)
+    assert generate("test", 50, 3) == generate("test", 50, 3, grammar_share=0.7)
+    gr = generate("train", 4000, 0, grammar_share=0.7)
+    forbidden = [grammar.template_regex(t) for k, (_, te) in _U.items() for t in te]
+    forbidden += [grammar.template_regex(t) for l in LANGS for t in _U_NUMBER[l][1]]
+    for c in gr:
+        for m in c:
+            if m["role"] == "user":
+                assert not any(r.fullmatch(m["content"]) for r in forbidden), m
+                assert find_order_numbers(m["content"]) == ([m["order"]] if m["order"] else []), m
     print("shopdata self-check ok:", len(tr), "train,", len(te), "test conversations;",
           len(tro), "train order numbers,", len(teo), "test order numbers")
 
