@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { cp, mkdtemp, readFile, rm } from "node:fs/promises";
+import { cp, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -9,6 +9,7 @@ import { openTranslator, seq2seqOptions } from "../src/tasks/translation.js";
 import { expectError } from "./helpers/assertions.js";
 import { chrF } from "./helpers/chrf.js";
 import { engineWith, engineWithFolder } from "./helpers/engine.js";
+import { readJsonl, readRecipeJson, recipeFile } from "./helpers/recipes.js";
 import { MODELS_DIR, startWorker, type TestWorker } from "./helpers/worker.js";
 
 type Dtype = "fp32" | "int8";
@@ -33,13 +34,9 @@ interface Metrics {
   results: Record<Dtype, Record<string, { exact_match: number; chrf: number }>>;
 }
 
-const recipe = (file: string) => join(MODELS_DIR, "recipes", "phrase-translator", file);
-const golden = JSON.parse(await readFile(recipe("golden.json"), "utf8")) as Golden;
-const metrics = JSON.parse(await readFile(recipe("metrics.json"), "utf8")) as Metrics;
-const heldout = (await readFile(recipe("heldout.jsonl"), "utf8"))
-  .trim()
-  .split("\n")
-  .map((line) => JSON.parse(line) as Heldout);
+const golden = await readRecipeJson<Golden>("phrase-translator", "golden.json");
+const metrics = await readRecipeJson<Metrics>("phrase-translator", "metrics.json");
+const heldout = await readJsonl<Heldout>(recipeFile("phrase-translator", "heldout.jsonl"));
 /** Sources carry the language token as the model reads it; the API takes it as target_lang. */
 const plain = (source: string) => source.replace(/^>>\w+<<\s*/, "");
 const withStart = (ids: number[]) => [golden.special_tokens.decoder_start, ...ids];
