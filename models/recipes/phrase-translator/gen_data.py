@@ -409,6 +409,10 @@ def time_frames():
         L("your call is scheduled for {t}", "您的通话安排在{t}", "Ihr Anruf ist für {t} geplant",
           "votre appel est prévu à {t}"),
     ]
+    return time_templates("time", texts)
+
+
+def time_templates(prefix, texts):
     out = []
     for i, t in enumerate(texts):
         def render(v, lang, t=t):
@@ -417,7 +421,7 @@ def time_frames():
 
         def sampler(rng, split, fmt):
             return (sample_time(rng, split, fmt), fmt)
-        out.append(("time%d" % i, TIME_FORMATS, render, sampler))
+        out.append(("%s%d" % (prefix, i), TIME_FORMATS, render, sampler))
     return out
 
 
@@ -454,11 +458,15 @@ def duration_frames():
         (L("estimated wait: {u}", "预计等待时间：{u}", "voraussichtliche Wartezeit: {u}",
            "temps d'attente estimé : {u}"), "nom"),
     ]
+    return duration_templates("dur", texts)
+
+
+def duration_templates(prefix, texts):
     out = []
     for i, (t, case) in enumerate(texts):
         def render(v, lang, t=t, case=case):
             return t[lang].format(u=fmt_dur(v, lang, case))
-        out.append(("dur%d" % i, DUR_FORMATS, render, sample_dur))
+        out.append(("%s%d" % (prefix, i), DUR_FORMATS, render, sample_dur))
     return out
 
 
@@ -487,11 +495,15 @@ def qty_frames():
         L("only {q} left in stock", "库存仅剩{q}", "nur noch {q} auf Lager", "plus que {q} en stock"),
         L("you ordered {q}", "您订购了{q}", "Sie haben {q} bestellt", "vous avez commandé {q}"),
     ]
+    return qty_templates("qty", texts)
+
+
+def qty_templates(prefix, texts):
     out = []
     for i, t in enumerate(texts):
         def render(v, lang, t=t):
             return t[lang].format(q=fmt_qty(v, lang))
-        out.append(("qty%d" % i, QTY_FORMATS, render, sample_qty))
+        out.append(("%s%d" % (prefix, i), QTY_FORMATS, render, sample_qty))
     return out
 
 
@@ -679,12 +691,7 @@ def extra_duration_frames():
         (L("your order arrives in {u}", "您的订单将在{u}内到达", "Ihre Bestellung kommt in {u} an",
            "votre commande arrive dans {u}"), "dat"),
     ]
-    out = []
-    for i, (t, case) in enumerate(texts):
-        def render(v, lang, t=t, case=case):
-            return t[lang].format(u=fmt_dur(v, lang, case))
-        out.append(("xdur%d" % i, DUR_FORMATS, render, sample_dur))
-    return out
+    return duration_templates("xdur", texts)
 
 
 def extra_time_frames():
@@ -714,16 +721,7 @@ def extra_time_frames():
         L("the delivery is scheduled for {t}", "配送安排在{t}", "die Lieferung ist für {t} geplant",
           "la livraison est prévue à {t}"),
     ]
-    out = []
-    for i, t in enumerate(texts):
-        def render(v, lang, t=t):
-            tm, fmt = v
-            return t[lang].format(t=fmt_time(tm, fmt, lang))
-
-        def sampler(rng, split, fmt):
-            return (sample_time(rng, split, fmt), fmt)
-        out.append(("xtime%d" % i, TIME_FORMATS, render, sampler))
-    return out
+    return time_templates("xtime", texts)
 
 
 def extra_qty_frames():
@@ -737,12 +735,7 @@ def extra_qty_frames():
         L("your basket contains {q}", "购物车中有{q}", "Ihr Warenkorb enthält {q}", "votre panier contient {q}"),
         L("delivered: {q}", "已送达：{q}", "geliefert: {q}", "livré : {q}"),
     ]
-    out = []
-    for i, t in enumerate(texts):
-        def render(v, lang, t=t):
-            return t[lang].format(q=fmt_qty(v, lang))
-        out.append(("xqty%d" % i, QTY_FORMATS, render, sample_qty))
-    return out
+    return qty_templates("xqty", texts)
 
 
 EXTRA_CATEGORIES = {"time": extra_time_frames(), "duration": extra_duration_frames(), "quantity": extra_qty_frames()}
