@@ -65,6 +65,49 @@ def greedy(model, src, pad, eos, max_len=40):
     return out
 
 
+def batches(rows, bs, rng):
+    """Endless batches of `bs` rows in a shuffled order, reshuffled whenever fewer than `bs` rows remain."""
+    order = list(range(len(rows)))
+    rng.shuffle(order)
+    pos = 0
+    while True:
+        if pos + bs > len(order):
+            rng.shuffle(order)
+            pos = 0
+        yield [rows[i] for i in order[pos:pos + bs]]
+        pos += bs
+
+
+def train_step(model, opt, batch, pad):
+    """One AdamW step of teacher-forced cross-entropy (label smoothing 0.05); returns the loss."""
+    src_ids, src_mask = pad_batch([b[0] for b in batch], pad)
+    tgt, _ = pad_batch([b[1] for b in batch], pad)
+    dec_in = torch.cat([torch.full((len(batch), 1), pad, dtype=torch.long), tgt[:, :-1]], 1)
+    labels = tgt.masked_fill(tgt == pad, -100)
+    enc = model.encode(src_ids, src_mask)
+    logits, _ = model.decode(dec_in, enc, src_mask)
+    loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=-100,
+                           label_smoothing=0.05)
+    opt.zero_grad()
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    opt.step()
+    with torch.no_grad():  # Marian keeps the pad embedding at zero
+        model.shared.weight[pad].zero_()
+    return loss.item()
+
+
+def heldout_exact(model, tk, rows, pad, eos):
+    """Greedy exact match per target language on held-out rows; leaves the model in train mode."""
+    model.eval()
+    hyp = greedy(model, [h[0] for h in rows], pad, eos)
+    em = {}
+    for h, (_, _, r) in zip(hyp, rows):
+        em.setdefault(r["target_lang"], []).append(tk.decode(h, True) == r["reference"])
+    model.train()
+    return {k: round(sum(v) / len(v), 4) for k, v in em.items()}
+
+
 def main():
     data_dir, model_dir, out_ckpt, steps = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
     # optional wall-clock budget: after 200 steps, the step count is capped to what fits in the budget
@@ -86,10 +129,8 @@ def main():
     print("train rows", len(train), flush=True)
     bs, peak, warm = 64, 1.5e-3, 400
     opt = torch.optim.AdamW(model.parameters(), lr=peak, betas=(0.9, 0.98), eps=1e-9, weight_decay=0.01)
-    rng = random.Random(1)
-    order = list(range(len(train)))
-    rng.shuffle(order)
-    pos, t0 = 0, time.time()
+    stream = batches(train, bs, random.Random(1))
+    t0 = time.time()
     model.train()
     ema = None
     step = 0
@@ -99,26 +140,8 @@ def main():
                         if step > warm else 1.0)
         for g in opt.param_groups:
             g["lr"] = lr
-        if pos + bs > len(order):
-            rng.shuffle(order)
-            pos = 0
-        batch = [train[i] for i in order[pos:pos + bs]]
-        pos += bs
-        src_ids, src_mask = pad_batch([b[0] for b in batch], pad)
-        tgt, _ = pad_batch([b[1] for b in batch], pad)
-        dec_in = torch.cat([torch.full((len(batch), 1), pad, dtype=torch.long), tgt[:, :-1]], 1)
-        labels = tgt.masked_fill(tgt == pad, -100)
-        enc = model.encode(src_ids, src_mask)
-        logits, _ = model.decode(dec_in, enc, src_mask)
-        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=-100,
-                               label_smoothing=0.05)
-        opt.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        with torch.no_grad():
-            model.shared.weight[pad].zero_()
-        ema = loss.item() if ema is None else 0.98 * ema + 0.02 * loss.item()
+        loss = train_step(model, opt, next(stream), pad)
+        ema = loss if ema is None else 0.98 * ema + 0.02 * loss
         if budget and step == 200:
             steps = min(steps, int(budget * 200 / (time.time() - t0)))
             print("budget %.0fs -> training for %d steps" % (budget, steps), flush=True)
@@ -126,16 +149,8 @@ def main():
             el = time.time() - t0
             print("step %d loss %.4f lr %.2e %.2f steps/s elapsed %.0fs" % (step, ema, lr, step / el, el), flush=True)
         if step % 1000 == 0 or step == steps:
-            model.eval()
-            sub = held[::3]
-            hyp = greedy(model, [h[0] for h in sub], pad, eos)
-            em = {}
-            for h, (_, ref, r) in zip(hyp, sub):
-                em.setdefault(r["target_lang"], []).append(tk.decode(h, True) == r["reference"])
-            print("step %d heldout exact %s" % (step, {k: round(sum(v) / len(v), 4) for k, v in em.items()}),
-                  flush=True)
+            print("step %d heldout exact %s" % (step, heldout_exact(model, tk, held[::3], pad, eos)), flush=True)
             torch.save({"cfg": cfg, "state": model.state_dict(), "step": step}, out_ckpt)
-            model.train()
     print("train seconds %.0f" % (time.time() - t0), flush=True)
 
 

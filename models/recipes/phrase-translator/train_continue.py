@@ -11,12 +11,11 @@ import time
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from marian import Marian  # noqa: E402
 from tok import Tokenizer  # noqa: E402
-from train import load, pad_batch, greedy  # noqa: E402
+from train import batches, heldout_exact, load, train_step  # noqa: E402
 
 torch.set_num_threads(1)
 random.seed(0)
@@ -43,10 +42,9 @@ def main():
     print("resumed from step", start, "train file", train_file, "rows", len(train), flush=True)
     bs, peak, warm = 64, float(os.environ.get("PT_PEAK", "5e-4")), 100
     opt = torch.optim.AdamW(model.parameters(), lr=peak, betas=(0.9, 0.98), eps=1e-9, weight_decay=0.01)
-    rng = random.Random(int(os.environ.get("PT_SEED", "2")))  # a different data order from the previous phase
-    order = list(range(len(train)))
-    rng.shuffle(order)
-    pos, t0 = 0, time.time()
+    # a different data order from the previous phase
+    stream = batches(train, bs, random.Random(int(os.environ.get("PT_SEED", "2"))))
+    t0 = time.time()
     model.train()
     ema, step = None, 0
     while step < steps:
@@ -55,26 +53,8 @@ def main():
                      0.5 * (1 + math.cos(math.pi * min(1.0, (step - warm) / max(1, steps - warm)))))
         for g in opt.param_groups:
             g["lr"] = lr
-        if pos + bs > len(order):
-            rng.shuffle(order)
-            pos = 0
-        batch = [train[i] for i in order[pos:pos + bs]]
-        pos += bs
-        src_ids, src_mask = pad_batch([b[0] for b in batch], pad)
-        tgt, _ = pad_batch([b[1] for b in batch], pad)
-        dec_in = torch.cat([torch.full((len(batch), 1), pad, dtype=torch.long), tgt[:, :-1]], 1)
-        labels = tgt.masked_fill(tgt == pad, -100)
-        enc = model.encode(src_ids, src_mask)
-        logits, _ = model.decode(dec_in, enc, src_mask)
-        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=-100,
-                               label_smoothing=0.05)
-        opt.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        with torch.no_grad():
-            model.shared.weight[pad].zero_()
-        ema = loss.item() if ema is None else 0.98 * ema + 0.02 * loss.item()
+        loss = train_step(model, opt, next(stream), pad)
+        ema = loss if ema is None else 0.98 * ema + 0.02 * loss
         if budget and step == 100:
             steps = min(steps, int(budget * 100 / (time.time() - t0)))
             print("budget %.0fs -> training for %d steps" % (budget, steps), flush=True)
@@ -82,17 +62,10 @@ def main():
             el = time.time() - t0
             print("step %d loss %.4f lr %.2e %.2f steps/s elapsed %.0fs" % (step, ema, lr, step / el, el), flush=True)
         if step % 400 == 0 or step == steps:
-            model.eval()
             sub = held if step == steps else held[::3]
-            hyp = greedy(model, [h[0] for h in sub], pad, eos)
-            em = {}
-            for h, (_, ref, r) in zip(hyp, sub):
-                em.setdefault(r["target_lang"], []).append(tk.decode(h, True) == r["reference"])
             print("step %d heldout exact (%s) %s" % (step, "full" if step == steps else "third",
-                                                     {k: round(sum(v) / len(v), 4) for k, v in em.items()}),
-                  flush=True)
+                                                     heldout_exact(model, tk, sub, pad, eos)), flush=True)
             torch.save({"cfg": cfg, "state": model.state_dict(), "step": start + step}, out_ckpt)
-            model.train()
     print("train seconds %.0f" % (time.time() - t0), flush=True)
 
 
