@@ -290,11 +290,20 @@ def _request(rng, split, lang, intent=None):
     return intent, sub, slots
 
 
+def _test_values(lang):
+    """The test split's names, cities and products, which training must never use."""
+    return {"name": _NAMES[lang][1], "city": _CITIES[lang][1], "product": _PRODUCTS[lang][1]}
+
+
+def _grammar_turn(rng, split, grammar_share):
+    """Whether this training turn is written by the grammar (draws from rng only when the grammar is on)."""
+    return split == "train" and grammar_share > 0 and rng.random() < grammar_share
+
+
 def _realise(rng, split, lang, intent, sub, slots, template=None, prefix_ok=False, grammar_share=0.0):
-    if split == "train" and grammar_share > 0 and template is None and rng.random() < grammar_share:
+    if template is None and _grammar_turn(rng, split, grammar_share):
         if rng.random() < 0.5:
-            test_values = {"name": _NAMES[lang][1], "city": _CITIES[lang][1], "product": _PRODUCTS[lang][1]}
-            slots = dict(slots, **grammar.extra_slots(rng, lang, test_values))
+            slots = dict(slots, **grammar.extra_slots(rng, lang, _test_values(lang)))
         text = grammar.realise(rng, (intent, sub, lang), slots, _U[(intent, sub, lang)][1])
     else:
         templates = _U[(intent, sub, lang)][_idx(split)]
@@ -360,7 +369,7 @@ def generate(split, n, seed, lang=None, grammar_share=0.0):
             if (intent, sub) == ("order_status", "ask") and t < turns - 1:
                 # the user answers with the number
                 order = _order_number(rng, split)
-                if split == "train" and grammar_share > 0 and rng.random() < grammar_share:
+                if _grammar_turn(rng, split, grammar_share):
                     text = grammar.realise(rng, ("order_status", "number", lg), {"order": order}, _U_NUMBER[lg][1])
                 else:
                     text = rng.choice(_U_NUMBER[lg][_idx(split)]).format(order=order)
@@ -418,9 +427,8 @@ def _self_check():
     for tab in (_NAMES, _CITIES, _PRODUCTS):
         for l in LANGS:
             assert not set(tab[l][0]) & set(tab[l][1])
-    for (slot, l), values in grammar._VALUES.items():
-        test_pool = {"name": _NAMES, "city": _CITIES, "product": _PRODUCTS}[slot][l][1]
-        assert not set(values or []) & set(test_pool), (slot, l)
+    for (slot, l), values in grammar.VALUES.items():
+        assert not set(values or []) & set(_test_values(l)[slot]), (slot, l)
     tr = generate("train", 2000, 0)
     te = generate("test", 500, 0)
     tro = {m["order"] for c in tr for m in c if m["role"] == "user" and m["order"]}

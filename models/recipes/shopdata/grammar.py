@@ -10,6 +10,7 @@ Syntax: `[a|b|c]` picks one alternative (an empty alternative makes the group op
 existed; it shares everyday words with them, but `realise` rejects any sentence that a test template
 (with any slot value) would produce, so no held-out template is ever generated for training.
 """
+import functools
 import re
 
 _G = {
@@ -295,7 +296,7 @@ _G = {
 
 # Extra slot values for grammar-written turns, so names, cities and products the model has never seen are the
 # rule rather than the exception. `realise` drops any value of the test pools.
-_VALUES = {
+VALUES = {
     ("name", "en"): ["Alice", "Ben", "Carla", "Diego", "Eva", "Frank", "Gina", "Hugo", "Ivy", "Jonas", "Kate", "Liam",
                      "Maya", "Noah", "Olga", "Pablo", "Quinn", "Ruth", "Sam", "Tara", "Uma", "Vera", "Will", "Xavier",
                      "Yara", "Zoe", "Amir", "Bella", "Carlos", "Dana", "Elena", "Fiona", "Gabriel", "Helen", "Ian",
@@ -335,7 +336,7 @@ def extra_slots(rng, lang, test_values):
             if (slot, lang) == ("name", "zh"):
                 v = rng.choice(_SURNAMES) + "".join(rng.choice(_GIVEN) for _ in range(rng.choice((1, 2))))
             else:
-                v = rng.choice(_VALUES[(slot, lang)])
+                v = rng.choice(VALUES[(slot, lang)])
             if v not in test_values[slot]:
                 out[slot] = v
                 break
@@ -386,13 +387,11 @@ def _expand(node, rng):
 _PARSED = {k: [_parse(p)[0] for p in v] for k, v in _G.items()}
 
 
+@functools.lru_cache(maxsize=None)
 def template_regex(template):
+    """A test template as a regex in which every slot matches any text (compiled once per template)."""
     parts = re.split(r"\{(?:order|product|city|name)\}", template)
     return re.compile(".+".join(re.escape(p) for p in parts), re.IGNORECASE)
-
-
-def keys():
-    return list(_G)
 
 
 def realise(rng, key, slots, test_templates):
