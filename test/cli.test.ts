@@ -20,26 +20,14 @@ describe("models CLI against a local R2 folder", () => {
   after(() => rm(persist, { recursive: true, force: true }));
 
   test("models:push uploads with progress, models:ls lists, a second push is a no-op", async () => {
-    const pushed = await cli(
-      "models-push.ts",
-      join(MODELS_DIR, "order-risk"),
-      "--id",
-      "risk",
-      "--persist-to",
-      persist,
-    );
+    const pushRisk = () =>
+      cli("models-push.ts", join(MODELS_DIR, "order-risk"), "--id", "risk", "--persist-to", persist);
+    const pushed = await pushRisk();
     assert.match(pushed.stderr, /risk: uploading .*100%/);
     assert.match(pushed.stderr, /3 files, task tensor, pushed/);
     const listed = await cli("models-ls.ts", "--persist-to", persist);
     assert.match(listed.stdout, /^risk\s+tensor\s+[\d.]+ KB\s+3$/m);
-    const again = await cli(
-      "models-push.ts",
-      join(MODELS_DIR, "order-risk"),
-      "--id",
-      "risk",
-      "--persist-to",
-      persist,
-    );
+    const again = await pushRisk();
     assert.match(again.stderr, /risk: unchanged/);
   });
 
