@@ -79,7 +79,8 @@ attention, SwiGLU MLP, untied input/output embeddings.
   [batch_size, sequence_length, {cfg['vocab_size']}], `present.{{i}}.key` / `.value`. An empty past (length 0) works on
   the first step. Attention is causal and honours `attention_mask` (left padding). Opset 14, single file.
 - int8: weight-only, symmetric, per-output-channel int8 for every MatMul weight and the embedding
-  (`DequantizeLinear` in the graph, project scheme `models/recipes/common/int8.py`); norms stay float32.
+  (8-bit `MatMulNBits` for the MatMuls, gather-then-scale for the embedding; project scheme
+  `models/recipes/common/int8.py`); norms stay float32.
 - `tokenizer.json`: byte-level BPE trained by the recipe (no normalizer; pre-tokenizer `Sequence` of a `Split`
   that isolates every CJK ideograph (U+3400-4DBF, U+4E00-9FFF, U+F900-FAFF; behavior `Isolated`) and `ByteLevel`;
   ByteLevel decoder). So BPE merges never join two Chinese characters (a Chinese character is one token or a
