@@ -3,9 +3,8 @@
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import * as ort from 'onnxruntime-web';
+import { i64, load } from '../common/ort.mjs';
 
-ort.env.wasm.numThreads = 1;
 const here = dirname(fileURLToPath(import.meta.url));
 const modelDir = join(here, '..', '..', 'glove-static');
 const golden = JSON.parse(readFileSync(join(here, 'golden.json'), 'utf8'));
@@ -17,15 +16,10 @@ const cos = (a, b) => {
   return ab / Math.sqrt(aa * bb);
 };
 const maxAbs = (a, b) => a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i])), 0);
-const i64 = (rows, L) => {
-  const d = new BigInt64Array(rows.length * L);
-  rows.forEach((r, i) => r.forEach((v, j) => { d[i * L + j] = BigInt(v); }));
-  return new ort.Tensor('int64', d, [rows.length, L]);
-};
 
 let failed = 0, passed = 0;
 for (const [dtype, file] of [['fp32', 'model.onnx'], ['int8', 'model_quantized.onnx']]) {
-  const sess = await ort.InferenceSession.create(readFileSync(join(modelDir, 'onnx', file)));
+  const sess = await load(join(modelDir, 'onnx', file));
   const exp = golden[dtype];
   let worstCos = 1, worstAbs = 0;
   // one by one

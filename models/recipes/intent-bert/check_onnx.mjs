@@ -4,10 +4,9 @@
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import * as ort from 'onnxruntime-web';
 import { Tokenizer } from '@huggingface/tokenizers';
+import { i64, load } from '../common/ort.mjs';
 
-ort.env.wasm.numThreads = 1;
 const here = dirname(fileURLToPath(import.meta.url));
 const modelDir = join(here, '..', '..', 'intent-bert');
 const golden = JSON.parse(readFileSync(join(here, 'golden.json'), 'utf8'));
@@ -17,11 +16,6 @@ const tok = new Tokenizer(
 );
 const TOL = { fp32: { logits: 1e-3, cos: 0.999 }, int8: { logits: 5e-3, cos: 0.999 } };
 
-const i64 = (rows, L, fill) => {
-  const d = new BigInt64Array(rows.length * L).fill(BigInt(fill));
-  rows.forEach((r, i) => r.forEach((v, j) => { d[i * L + j] = BigInt(v); }));
-  return new ort.Tensor('int64', d, [rows.length, L]);
-};
 const cos = (a, b) => {
   let ab = 0, aa = 0, bb = 0;
   for (let i = 0; i < a.length; i++) { ab += a[i] * b[i]; aa += a[i] * a[i]; bb += b[i] * b[i]; }
@@ -55,7 +49,7 @@ for (const inp of golden.inputs) {
 check(tokOk === golden.inputs.length, `tokenizer.json rebuilds ${tokOk}/${golden.inputs.length} golden input_ids`);
 
 for (const [dtype, file] of [['fp32', 'model.onnx'], ['int8', 'model_quantized.onnx']]) {
-  const sess = await ort.InferenceSession.create(readFileSync(join(modelDir, 'onnx', file)));
+  const sess = await load(join(modelDir, 'onnx', file));
   const exp = golden[dtype];
   const C = golden.num_labels;
   let worstLogit = 0, worstCos = 1, sameArgmax = 0;

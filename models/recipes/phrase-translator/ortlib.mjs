@@ -1,19 +1,6 @@
 // Greedy decoding of the Marian ONNX files with onnxruntime-web (used by check_onnx.mjs and eval_onnx.mjs).
 import fs from 'node:fs';
-import * as ort from 'onnxruntime-web';
-
-ort.env.wasm.numThreads = 1;
-
-export async function load(file) {
-  return ort.InferenceSession.create(fs.readFileSync(file));
-}
-
-function i64(rows) {
-  const b = rows.length, n = rows[0].length;
-  const data = new BigInt64Array(b * n);
-  rows.forEach((r, i) => r.forEach((v, j) => { data[i * n + j] = BigInt(v); }));
-  return new ort.Tensor('int64', data, [b, n]);
-}
+import { i64, load, ort } from '../common/ort.mjs';
 
 export function padBatch(seqs, pad) {
   const n = Math.max(...seqs.map((s) => s.length));

@@ -1,19 +1,7 @@
 // Greedy decoding of models/shop-assistant ONNX files in onnxruntime-web (used by check_onnx.mjs, eval_onnx.mjs).
-import fs from 'node:fs';
-import * as ort from 'onnxruntime-web';
+import { i64, load, ort } from '../common/ort.mjs';
 
-ort.env.wasm.numThreads = 1;
-
-export async function load(file) {
-  return ort.InferenceSession.create(fs.readFileSync(file));
-}
-
-function i64(rows) {
-  const b = rows.length, n = rows[0].length;
-  const data = new BigInt64Array(b * n);
-  rows.forEach((r, i) => r.forEach((v, j) => { data[i * n + j] = BigInt(v); }));
-  return new ort.Tensor('int64', data, [b, n]);
-}
+export { load };
 
 function argmax(row) {
   let best = 0, bv = -Infinity;
