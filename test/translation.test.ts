@@ -30,13 +30,16 @@ interface Heldout {
   target_lang: string;
   reference: string;
 }
+type Results = Record<Dtype, Record<string, { exact_match: number; chrf: number }>>;
 interface Metrics {
-  results: Record<Dtype, Record<string, { exact_match: number; chrf: number }>>;
+  results: Results;
+  novel_frames: { results: Results };
 }
 
 const golden = await readRecipeJson<Golden>("phrase-translator", "golden.json");
 const metrics = await readRecipeJson<Metrics>("phrase-translator", "metrics.json");
 const heldout = await readJsonl<Heldout>(recipeFile("phrase-translator", "heldout.jsonl"));
+const novel = await readJsonl<Heldout>(recipeFile("phrase-translator", "novel.jsonl"));
 /** Sources carry the language token as the model reads it; the API takes it as target_lang. */
 const plain = (source: string) => source.replace(/^>>\w+<<\s*/, "");
 const withStart = (ids: number[]) => [golden.special_tokens.decoder_start, ...ids];
@@ -151,32 +154,42 @@ describe("translation through the worker", () => {
     };
   };
 
+  const splits = [
+    { name: "held-out split", rows: heldout, card: metrics.results },
+    { name: "novel-frame split", rows: novel, card: metrics.novel_frames.results },
+  ];
   for (const dtype of ["int8", "fp32"] as Dtype[]) {
-    test(`${dtype}: the held-out split reproduces the model card's exact match and chrF`, async () => {
+    test(`${dtype}: the held-out and novel-frame splits reproduce the model card's exact match and chrF`, async () => {
       const model = dtype === "fp32" ? "phrase-translator:fp32" : "phrase-translator";
-      for (const lang of Object.keys(metrics.results[dtype]).filter((key) => key.length === 3)) {
-        const rows = heldout.filter((row) => row.target_lang === lang);
-        const outputs: string[] = [];
-        for (let start = 0; start < rows.length; start += 64) {
-          const slice = rows.slice(start, start + 64);
-          const result = await translate({
-            model,
-            text: slice.map((row) => plain(row.source)),
-            target_lang: lang,
-          });
-          outputs.push(...result.translations.map((t) => t.text));
+      for (const split of splits) {
+        for (const lang of Object.keys(split.card[dtype]).filter((key) => key.length === 3)) {
+          const rows = split.rows.filter((row) => row.target_lang === lang);
+          const outputs: string[] = [];
+          for (let start = 0; start < rows.length; start += 64) {
+            const slice = rows.slice(start, start + 64);
+            const result = await translate({
+              model,
+              text: slice.map((row) => plain(row.source)),
+              target_lang: lang,
+            });
+            outputs.push(...result.translations.map((t) => t.text));
+          }
+          const exact = (100 * outputs.filter((text, i) => text === rows[i]?.reference).length) / rows.length;
+          const score = chrF(
+            outputs,
+            rows.map((row) => row.reference),
+          );
+          const card = split.card[dtype][lang];
+          const where = `${split.name} ${lang}`;
+          assert.ok(
+            Math.abs(exact - (card?.exact_match ?? -1)) < 0.01,
+            `${where} exact ${exact} vs card ${card?.exact_match}`,
+          );
+          assert.ok(
+            Math.abs(score - (card?.chrf ?? -1)) < 0.01,
+            `${where} chrF ${score} vs card ${card?.chrf}`,
+          );
         }
-        const exact = (100 * outputs.filter((text, i) => text === rows[i]?.reference).length) / rows.length;
-        const score = chrF(
-          outputs,
-          rows.map((row) => row.reference),
-        );
-        const card = metrics.results[dtype][lang];
-        assert.ok(
-          Math.abs(exact - (card?.exact_match ?? -1)) < 0.01,
-          `${lang} exact ${exact} vs card ${card?.exact_match}`,
-        );
-        assert.ok(Math.abs(score - (card?.chrf ?? -1)) < 0.01, `${lang} chrF ${score} vs card ${card?.chrf}`);
       }
     });
   }

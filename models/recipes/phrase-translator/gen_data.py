@@ -5,8 +5,8 @@ Train and test use disjoint template sets (the test templates are frame/format p
 while every frame and every format occurs in training with other partners), and disjoint slot values
 (each value is hashed into exactly one split).
 
-Usage: python3 gen_data.py OUT_DIR [N_TRAIN] [N_AUG]   (writes train.jsonl and heldout.jsonl, and with N_AUG > 0
-also train_aug.jsonl: the phase-3 data with the training-only frames below)
+Usage: python3 gen_data.py OUT_DIR [N_TRAIN] [N_AUG]   (writes train.jsonl, heldout.jsonl and novel.jsonl, and with
+N_AUG > 0 also train_aug.jsonl and train_p4.jsonl: the phase-3 and phase-4 data with the training-only frames below)
 """
 import datetime
 import hashlib
@@ -488,14 +488,16 @@ def price_frames():
     return out
 
 
+QTY_TEXTS = [  # (frame, German case of the slot; None: no article form, "only a lamp left" is not a phrase)
+    (L("{q}", "{q}", "{q}", "{q}"), "nom"),
+    (L("add {q} to your basket", "将{q}加入购物车", "{q} in den Warenkorb legen", "ajouter {q} au panier"), "acc"),
+    (L("only {q} left in stock", "库存仅剩{q}", "nur noch {q} auf Lager", "plus que {q} en stock"), None),
+    (L("you ordered {q}", "您订购了{q}", "Sie haben {q} bestellt", "vous avez commandé {q}"), "acc"),
+]
+
+
 def qty_frames():
-    texts = [
-        L("{q}", "{q}", "{q}", "{q}"),
-        L("add {q} to your basket", "将{q}加入购物车", "{q} in den Warenkorb legen", "ajouter {q} au panier"),
-        L("only {q} left in stock", "库存仅剩{q}", "nur noch {q} auf Lager", "plus que {q} en stock"),
-        L("you ordered {q}", "您订购了{q}", "Sie haben {q} bestellt", "vous avez commandé {q}"),
-    ]
-    return qty_templates("qty", texts)
+    return qty_templates("qty", [t for t, _ in QTY_TEXTS])
 
 
 def qty_templates(prefix, texts):
@@ -724,18 +726,20 @@ def extra_time_frames():
     return time_templates("xtime", texts)
 
 
+XQTY_TEXTS = [
+    (L("you selected {q}", "您选择了{q}", "Sie haben {q} ausgewählt", "vous avez sélectionné {q}"), "acc"),
+    (L("view {q}", "查看{q}", "{q} ansehen", "afficher {q}"), "acc"),
+    (L("shipped: {q}", "已发货：{q}", "versandt: {q}", "expédié : {q}"), "nom"),
+    (L("the order contains {q}", "订单中有{q}", "die Bestellung enthält {q}", "la commande contient {q}"), "acc"),
+    (L("order {q} now", "现在订购{q}", "jetzt {q} bestellen", "commandez {q} maintenant"), "acc"),
+    (L("available: {q}", "有货：{q}", "verfügbar: {q}", "disponible : {q}"), "nom"),
+    (L("your basket contains {q}", "购物车中有{q}", "Ihr Warenkorb enthält {q}", "votre panier contient {q}"), "acc"),
+    (L("delivered: {q}", "已送达：{q}", "geliefert: {q}", "livré : {q}"), "nom"),
+]
+
+
 def extra_qty_frames():
-    texts = [
-        L("you selected {q}", "您选择了{q}", "Sie haben {q} ausgewählt", "vous avez sélectionné {q}"),
-        L("view {q}", "查看{q}", "{q} ansehen", "afficher {q}"),
-        L("shipped: {q}", "已发货：{q}", "versandt: {q}", "expédié : {q}"),
-        L("the order contains {q}", "订单中有{q}", "die Bestellung enthält {q}", "la commande contient {q}"),
-        L("order {q} now", "现在订购{q}", "jetzt {q} bestellen", "commandez {q} maintenant"),
-        L("available: {q}", "有货：{q}", "verfügbar: {q}", "disponible : {q}"),
-        L("your basket contains {q}", "购物车中有{q}", "Ihr Warenkorb enthält {q}", "votre panier contient {q}"),
-        L("delivered: {q}", "已送达：{q}", "geliefert: {q}", "livré : {q}"),
-    ]
-    return qty_templates("xqty", texts)
+    return qty_templates("xqty", [t for t, _ in XQTY_TEXTS])
 
 
 EXTRA_CATEGORIES = {"time": extra_time_frames(), "duration": extra_duration_frames(), "quantity": extra_qty_frames()}
@@ -743,14 +747,122 @@ EXTRA_CATEGORIES = {"time": extra_time_frames(), "duration": extra_duration_fram
 AUG_CAT_WEIGHTS = dict(CAT_WEIGHTS, time=5, duration=6, quantity=5)
 
 
-def generate_aug(n, seed):
-    """Phase-3 training rows: the original training templates plus every (training-only frame, format) pairing."""
+# ---------------------------------------------------------------- phase-4 data: sibling frames and the article format
+# The phase-3 model's remaining held-out errors were prefix habits of the decoder: the target text of an original
+# frame had only ever been followed by some value formats (`您的通话安排在` always by 上午/下午, because `your call is
+# scheduled for` x 24-hour time is a held-out pairing), and it kept writing them. A *sibling* is a training-only frame
+# that keeps the original frame's target words verbatim and changes one word of it (`our call is scheduled for {t}`
+# -> `我们的通话安排在{t}`), paired with every format, so each original target prefix is seen followed by every
+# format. One sibling per original time, duration and quantity frame (the categories with held-out errors).
+SIBLING_TIME_TEXTS = [
+    L("free pickup at {t}", "{t}免费取货", "kostenlose Abholung um {t}", "retrait gratuit à {t}"),
+    L("the new shop opens at {t}", "新商店{t}开门", "der neue Laden öffnet um {t}", "le nouveau magasin ouvre à {t}"),
+    L("the new shop closes at {t}", "新商店{t}关门", "der neue Laden schließt um {t}", "le nouveau magasin ferme à {t}"),
+    L("please order before {t} for same-day delivery", "请在{t}前下单可当日送达",
+      "bitte bis {t} bestellen für Lieferung am selben Tag",
+      "veuillez commander avant {t} pour une livraison le jour même"),
+    L("our call is scheduled for {t}", "我们的通话安排在{t}", "unser Anruf ist für {t} geplant",
+      "notre appel est prévu à {t}"),
+]
+SIBLING_DURATION_TEXTS = [  # (frame, German case)
+    (L("your new order ships in {u}", "您的新订单将在{u}内发货", "Ihre neue Bestellung wird in {u} versandt",
+       "votre nouvelle commande sera expédiée dans {u}"), "dat"),
+    (L("free delivery takes {u}", "免费配送需要{u}", "die kostenlose Lieferung dauert {u}",
+       "la livraison gratuite prend {u}"), "nom"),
+    (L("your order is ready in {u}", "您的订单{u}后准备好", "Ihre Bestellung ist in {u} fertig",
+       "votre commande est prête dans {u}"), "dat"),
+    (L("returns accepted within {u}", "{u}内可退货", "Rückgabe innerhalb von {u} möglich", "retours acceptés sous {u}"),
+     "dat"),
+    (L("current wait: {u}", "当前等待时间：{u}", "aktuelle Wartezeit: {u}", "temps d'attente actuel : {u}"), "nom"),
+]
+SIBLING_QTY_TEXTS = [  # (frame, German case of the slot; None: no article form)
+    (L("add {q} to your order", "将{q}加入订单", "{q} zur Bestellung hinzufügen", "ajouter {q} à la commande"), "acc"),
+    (L("only {q} left in the shop", "商店仅剩{q}", "nur noch {q} im Laden", "plus que {q} en magasin"), None),
+    (L("we ordered {q}", "我们订购了{q}", "wir haben {q} bestellt", "nous avons commandé {q}"), "acc"),
+]
+
+# The value hashing happens to put every "1 <noun>" quantity of bottle, cup, lamp, pen and ticket in the test split,
+# so no training row ever showed those nouns in the singular (`1 Tasse`, `1 stylo`, `1盏灯` after `1 lamp`). The
+# article format teaches the singular words without a test value: `a cup` -> `一个杯子` / `eine Tasse` / `une tasse`.
+# It has no number, so it shares no value with the test split (and none is hashed); it never occurs in held-out rows.
+# noun: English article, German gender, French article
+NOUN_ARTICLES = {
+    "bottle": ("a", "f", "une"), "tea": ("a", "f", "une"), "book": ("a", "n", "un"), "shirt": ("a", "n", "une"),
+    "shoes": ("a", "n", "une"), "cup": ("a", "f", "une"), "umbrella": ("an", "m", "un"), "chair": ("a", "m", "une"),
+    "pen": ("a", "m", "un"), "rice": ("a", "m", "un"), "lamp": ("a", "f", "une"), "table": ("a", "m", "une"),
+    "bicycle": ("a", "n", "un"), "apple": ("an", "m", "une"), "ticket": ("a", "n", "un"),
+}
+DE_ARTICLES = {("nom", "m"): "ein", ("nom", "f"): "eine", ("nom", "n"): "ein",
+               ("acc", "m"): "einen", ("acc", "f"): "eine", ("acc", "n"): "ein"}
+
+
+def fmt_article(name, lang, case):
+    e, (en, gender, fr) = NOUNS[name], NOUN_ARTICLES[name]
+    if lang == "en":
+        return "%s %s" % (en, e[0])
+    if lang == "zho":
+        return "一" + e[2]
+    if lang == "deu":
+        return "%s %s" % (DE_ARTICLES[(case, gender)], e[3])
+    return "%s %s" % (fr, e[5])
+
+
+def article_templates(prefix, texts):
+    out = []
+    for i, (t, case) in enumerate(texts):
+        if case is None:
+            continue
+
+        def render(v, lang, t=t, case=case):
+            return t[lang].format(q=fmt_article(v[1], lang, case))
+
+        def sampler(rng, split, fmt):
+            return ("a_noun", rng.choice(sorted(NOUNS)))
+        out.append(("%s%d" % (prefix, i), ["a_noun"], render, sampler))
+    return out
+
+
+SIBLING_CATEGORIES = {
+    "time": time_templates("stime", SIBLING_TIME_TEXTS),
+    "duration": duration_templates("sdur", SIBLING_DURATION_TEXTS),
+    "quantity": qty_templates("sqty", [t for t, _ in SIBLING_QTY_TEXTS])
+    + article_templates("aqty", QTY_TEXTS) + article_templates("axqty", XQTY_TEXTS)
+    + article_templates("asqty", SIBLING_QTY_TEXTS),
+}
+
+# ---------------------------------------------------------------- novel-frame test (novel.jsonl)
+# Frames that occur in no training file, written before phase 4 was trained and never used to choose anything:
+# an honest measure of frames nobody tuned the data for (the held-out split's frames all have training-only
+# relatives by now). Built from words the training data knows; values from the test split.
+NOVEL_CATEGORIES = {
+    "time": time_templates("ntime", [
+        L("free delivery at {t}", "{t}免费送货", "kostenlose Lieferung um {t}", "livraison gratuite à {t}"),
+        L("your order is scheduled for {t}", "您的订单安排在{t}", "Ihre Bestellung ist für {t} geplant",
+          "votre commande est prévue à {t}"),
+    ]),
+    "duration": duration_templates("ndur", [
+        (L("free pickup within {u}", "{u}内免费取货", "kostenlose Abholung innerhalb von {u}",
+           "retrait gratuit sous {u}"), "dat"),
+        (L("your delivery takes {u}", "您的配送需要{u}", "Ihre Lieferung dauert {u}", "votre livraison prend {u}"),
+         "nom"),
+    ]),
+    "quantity": qty_templates("nqty", [
+        L("your basket: {q}", "您的购物车：{q}", "Ihr Warenkorb: {q}", "votre panier : {q}"),
+        L("your order contains {q}", "您的订单中有{q}", "Ihre Bestellung enthält {q}", "votre commande contient {q}"),
+    ]),
+}
+
+
+def generate_aug(n, seed, extra_sets=(EXTRA_CATEGORIES,)):
+    """Training rows of phase 3 (extra_sets: the training-only frames) or phase 4 (also the siblings): the original
+    training templates plus every (training-only frame, format) pairing."""
     rng = random.Random(seed)
     tsplit = template_splits()
     pools = {}
     for cat, frames in CATEGORIES.items():
         pools[cat] = [(f, fmt) for f in frames for fmt in f[1] if tsplit[(cat, f[0], fmt)] == "train"]
-        pools[cat] += [(f, fmt) for f in EXTRA_CATEGORIES.get(cat, []) for fmt in f[1]]
+        for extra in extra_sets:
+            pools[cat] += [(f, fmt) for f in extra.get(cat, []) for fmt in f[1]]
     cats = list(CATEGORIES)
     weights = [AUG_CAT_WEIGHTS[c] for c in cats]
     out = []
@@ -771,19 +883,41 @@ def check_disjoint(train, held):
     bad_t = sum(r["template"] in test_templates for r in train)
     bad_s = sum(r["source"] in test_sources for r in train)
     assert bad_t == 0 and bad_s == 0, ("train rows with held-out templates / sources", bad_t, bad_s)
-    names = [f[0] for frames in CATEGORIES.values() for f in frames]
-    xnames = [f[0] for frames in EXTRA_CATEGORIES.values() for f in frames]
-    assert len(set(names + xnames)) == len(names) + len(xnames), "frame names must be unique"
-    for cat, xframes in EXTRA_CATEGORIES.items():
+    added = [EXTRA_CATEGORIES, SIBLING_CATEGORIES, NOVEL_CATEGORIES]
+    names = [f[0] for cats in [CATEGORIES] + added for frames in cats.values() for f in frames]
+    assert len(set(names)) == len(names), "frame names must be unique"
+    novel = {"%s/%s" % (f[0], fmt) for frames in NOVEL_CATEGORIES.values() for f in frames for fmt in f[1]}
+    assert not any(r["template"] in novel for r in train), "a novel-frame template occurs in training"
+    for cat in CATEGORIES:
         rng = random.Random(0)
+        xframes = [f for cats in added for f in cats.get(cat, []) if "a_noun" not in f[1]]
         for lang in ["en"] + LANGS:
-            # render every frame of the category with the same value: a training-only frame must not produce
-            # the same text as an original frame (or another training-only frame) in any language
+            # render every frame of the category with the same value: an added frame must not produce the same
+            # text as an original frame (or another added frame) in any language
             for fmt in CATEGORIES[cat][0][1]:
                 v = CATEGORIES[cat][0][3](rng, "train", fmt)
                 texts = [f[2](v, lang) for f in CATEGORIES[cat] + xframes]
                 assert len(set(texts)) == len(texts), (cat, lang, fmt, texts)
     return len(train)
+
+
+def generate_novel(n, seed, lang):
+    """Novel-frame test rows: every novel (frame, format) pairing equally likely, values from the test split."""
+    rng = random.Random(seed)
+    pool = [(cat, f, fmt) for cat, frames in NOVEL_CATEGORIES.items() for f in frames for fmt in f[1]]
+    out = []
+    for _ in range(n):
+        cat, (name, _fmts, render, sampler), fmt = rng.choice(pool)
+        v = sampler(rng, "test", fmt)
+        out.append({"source": ">>%s<< %s" % (lang, render(v, "en")), "target_lang": lang,
+                    "reference": render(v, lang), "category": cat, "template": "%s/%s" % (name, fmt)})
+    return out
+
+
+def write_jsonl(path, rows):
+    with open(path, "w", encoding="utf-8") as f:
+        for r in rows:
+            f.write(json.dumps(r, ensure_ascii=False) + "\n")
 
 
 def main():
@@ -792,33 +926,35 @@ def main():
     n_aug = int(sys.argv[3]) if len(sys.argv) > 3 else 0
     os.makedirs(out_dir, exist_ok=True)
     train = generate("train", n_train, seed=1234)
-    with open(os.path.join(out_dir, "train.jsonl"), "w", encoding="utf-8") as f:
-        for r in train:
-            f.write(json.dumps(r, ensure_ascii=False) + "\n")
+    write_jsonl(os.path.join(out_dir, "train.jsonl"), train)
     held = []
     for i, lang in enumerate(LANGS):
         held += generate("test", 300, seed=9000 + i, lang_list=[lang])
-    with open(os.path.join(out_dir, "heldout.jsonl"), "w", encoding="utf-8") as f:
-        for r in held:
-            f.write(json.dumps({"source": r["source"], "target_lang": r["target_lang"],
-                                "reference": r["reference"], "category": r["category"],
-                                "template": r["template"]}, ensure_ascii=False) + "\n")
+    write_jsonl(os.path.join(out_dir, "heldout.jsonl"), held)
+    novel = []
+    for i, lang in enumerate(LANGS):
+        novel += generate_novel(150, seed=9100 + i, lang=lang)
+    write_jsonl(os.path.join(out_dir, "novel.jsonl"), novel)
     ts = template_splits()
     print("templates: train %d, test %d" % (sum(v == "train" for v in ts.values()),
                                             sum(v == "test" for v in ts.values())))
-    print("train rows %d, heldout rows %d" % (len(train), len(held)))
-    check_disjoint(train, held)
+    print("train rows %d, heldout rows %d, novel-frame test rows %d" % (len(train), len(held), len(novel)))
+    check_disjoint(train, held + novel)
     if n_aug:
         aug = generate_aug(n_aug, seed=4321)
-        check_disjoint(aug, held)
-        with open(os.path.join(out_dir, "train_aug.jsonl"), "w", encoding="utf-8") as f:
-            for r in aug:
-                f.write(json.dumps(r, ensure_ascii=False) + "\n")
+        check_disjoint(aug, held + novel)
+        write_jsonl(os.path.join(out_dir, "train_aug.jsonl"), aug)
         nx = sum(len(f[1]) for frames in EXTRA_CATEGORIES.values() for f in frames)
         print("phase-3 rows %d (original training templates + %d training-only frames x formats = %d templates), "
               "%d rows from training-only frames" % (len(aug), sum(len(v) for v in EXTRA_CATEGORIES.values()), nx,
                                                      sum(r["template"].startswith("x") for r in aug)))
-    print("disjointness: 0 training rows use a held-out template or source")
+        p4 = generate_aug(n_aug, seed=5678, extra_sets=(EXTRA_CATEGORIES, SIBLING_CATEGORIES))
+        check_disjoint(p4, held + novel)
+        write_jsonl(os.path.join(out_dir, "train_p4.jsonl"), p4)
+        ns = sum(len(f[1]) for frames in SIBLING_CATEGORIES.values() for f in frames)
+        print("phase-4 rows %d (phase-3 templates + %d sibling and article templates), %d rows from them"
+              % (len(p4), ns, sum(r["template"].startswith(("s", "a")) for r in p4)))
+    print("disjointness: 0 training rows use a held-out or novel-frame template or source")
 
 
 if __name__ == "__main__":
