@@ -9,7 +9,7 @@ int8 goldens come from that torch model.
 - ONNX: a MatMul weight [K, N] becomes a MatMulNBits node (com.microsoft, bits=8): the weights stored
   transposed as uint8 q + 128 (its default zero point for 8 bits) in blocks of up to 256 along K, the
   channel's scale repeated for every block. Same values as q * scale, and the kernel reads the int8
-  blocks directly: in onnxruntime-web (WASM) it decodes about 1.7x faster than a DequantizeLinear
+  blocks directly: in onnxruntime-web (WASM) it decodes about 1.6x faster than a DequantizeLinear
   feeding a MatMul and its session needs less memory (the DequantizeLinear path materialises float
   weights on every run). A Gemm weight keeps int8 + scale + zero point expanded by a DequantizeLinear
   node in the top-level graph (If subgraphs see outer-scope names).
