@@ -86,15 +86,20 @@ async function postWithRetry(send: () => Promise<Response>): Promise<unknown> {
   }
 }
 
+type Runner = (round: number) => Promise<unknown>;
+
 /**
- * Times `rounds` rounds after an untimed pass over the same rounds: the first translations of a
- * session are slower (wasm memory growth, JIT), and a one-sentence warm-up left the first runner
- * measured in a run at a fraction of its speed.
+ * Times every runner on the same `rounds` rounds, interleaved (round 1 of each, then round 2, ...)
+ * after an untimed pass of all of them: the first translations of a session are slower (wasm
+ * memory growth, JIT), and runners timed one after another picked up that drift as a difference.
  */
-async function measure(rounds: number, work: (round: number) => Promise<unknown>) {
-  for (let round = 1; round <= rounds; round++) await work(round);
-  const times: number[] = [];
-  for (let round = 1; round <= rounds; round++) times.push((await timeIt(() => work(round)))[0]);
+async function measure(rounds: number, runners: Record<string, Runner>) {
+  const times: Record<string, number[]> = {};
+  for (const name of Object.keys(runners)) times[name] = [];
+  for (let round = 1; round <= rounds; round++) for (const run of Object.values(runners)) await run(round);
+  for (let round = 1; round <= rounds; round++) {
+    for (const [name, run] of Object.entries(runners)) times[name]?.push((await timeIt(() => run(round)))[0]);
+  }
   return times;
 }
 
@@ -129,67 +134,68 @@ export async function benchTranslation(only?: string[]): Promise<string> {
             numReturnSequences: 1,
             maxNewTokens: 63,
           });
-          const engine = await measure(ROUNDS, (round) =>
-            generateSeq2Seq(translator.model, batchOf(round, size).map(encode), options),
-          );
-          const viaWorker = await measure(ROUNDS, async (round) => {
-            const batch = batchOf(round, size);
-            // One request per target language in the batch, sent together.
-            const byLang = new Map<string, string[]>();
-            for (const row of batch)
-              byLang.set(row.target_lang, [...(byLang.get(row.target_lang) ?? []), plain(row)]);
-            await Promise.all(
-              [...byLang].map(([lang, text]) =>
-                postWithRetry(() =>
-                  worker.post("/v1/translate", {
-                    model: `${MODEL}:${dtype}`,
-                    text,
-                    target_lang: lang,
-                    num_beams: beams,
-                  }),
+          const runners: Record<string, Runner> = {
+            engine: (round) => generateSeq2Seq(translator.model, batchOf(round, size).map(encode), options),
+            worker: async (round) => {
+              const batch = batchOf(round, size);
+              // One request per target language in the batch, sent together.
+              const byLang = new Map<string, string[]>();
+              for (const row of batch)
+                byLang.set(row.target_lang, [...(byLang.get(row.target_lang) ?? []), plain(row)]);
+              await Promise.all(
+                [...byLang].map(([lang, text]) =>
+                  postWithRetry(() =>
+                    worker.post("/v1/translate", {
+                      model: `${MODEL}:${dtype}`,
+                      text,
+                      target_lang: lang,
+                      num_beams: beams,
+                    }),
+                  ),
                 ),
-              ),
-            );
-          });
-          const bare =
-            beams === 1
-              ? await measure(ROUNDS, async (round) => {
-                  for (const row of batchOf(round, size)) {
-                    await bareGreedy(
-                      translator,
-                      encode(row),
-                      63,
-                      options.decoderStartId,
-                      new Set(options.eosIds),
-                    );
-                  }
-                })
-              : [];
-          const reference =
-            beams === 1
-              ? await measure(ROUNDS, async (round) => {
-                  const batch = batchOf(round, size).map(encode);
-                  const width = Math.max(...batch.map((ids) => ids.length));
-                  const pad = options.padId;
-                  const flat = batch.flatMap((ids) => [...ids, ...new Array(width - ids.length).fill(pad)]);
-                  const maskFlat = batch.flatMap((ids) => [
-                    ...ids.map(() => 1),
-                    ...new Array(width - ids.length).fill(0),
-                  ]);
-                  await model.generate({
-                    input_ids: new transformers.Tensor("int64", BigInt64Array.from(flat, BigInt), [
-                      batch.length,
-                      width,
-                    ]),
-                    attention_mask: new transformers.Tensor("int64", BigInt64Array.from(maskFlat, BigInt), [
-                      batch.length,
-                      width,
-                    ]),
-                    num_beams: 1,
-                    do_sample: false,
-                  } as never);
-                })
-              : [];
+              );
+            },
+          };
+          if (beams === 1) {
+            runners.bare = async (round) => {
+              for (const row of batchOf(round, size)) {
+                await bareGreedy(
+                  translator,
+                  encode(row),
+                  63,
+                  options.decoderStartId,
+                  new Set(options.eosIds),
+                );
+              }
+            };
+            runners.reference = async (round) => {
+              const batch = batchOf(round, size).map(encode);
+              const width = Math.max(...batch.map((ids) => ids.length));
+              const pad = options.padId;
+              const flat = batch.flatMap((ids) => [...ids, ...new Array(width - ids.length).fill(pad)]);
+              const maskFlat = batch.flatMap((ids) => [
+                ...ids.map(() => 1),
+                ...new Array(width - ids.length).fill(0),
+              ]);
+              await model.generate({
+                input_ids: new transformers.Tensor("int64", BigInt64Array.from(flat, BigInt), [
+                  batch.length,
+                  width,
+                ]),
+                attention_mask: new transformers.Tensor("int64", BigInt64Array.from(maskFlat, BigInt), [
+                  batch.length,
+                  width,
+                ]),
+                num_beams: 1,
+                do_sample: false,
+              } as never);
+            };
+          }
+          const times = await measure(ROUNDS, runners);
+          const engine = times.engine ?? [];
+          const viaWorker = times.worker ?? [];
+          const bare = times.bare ?? [];
+          const reference = times.reference ?? [];
           const perSecond = (times: number[]) =>
             times.length ? (size * 1000) / percentile(times, 50) : Number.NaN;
           const floor = perSecond(bare);
@@ -214,7 +220,7 @@ export async function benchTranslation(only?: string[]): Promise<string> {
   return [
     `### Translation: ${MODEL}, held-out phrases (English to Chinese, German, French)`,
     "",
-    `Sentences per second (median of ${ROUNDS} rounds after an untimed pass over the same rounds; ratio to the bare loop, which runs greedy one sentence at a time). transformers.js has no beam search in generate(), so beam rows compare engine and worker only. The worker column sends one request per target language of the batch, concurrently.`,
+    `Sentences per second (median of ${ROUNDS} rounds; the runners are timed interleaved, round by round, after an untimed pass; ratio to the bare loop, which runs greedy one sentence at a time). transformers.js has no beam search in generate(), so beam rows compare engine and worker only. The worker column sends one request per target language of the batch, concurrently.`,
     "",
     table(
       [
