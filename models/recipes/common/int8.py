@@ -116,7 +116,6 @@ def quantize_onnx(src, dst, min_elements=MIN_ELEMENTS):
                     axes[name] = axis
     top_nodes = []
     quantized = []
-    uses_nbits = False
     axes_minus_one = "int8_unsqueeze_axes"
     needs_axes = False
     for name, axis in axes.items():
@@ -128,11 +127,12 @@ def quantize_onnx(src, dst, min_elements=MIN_ELEMENTS):
         qname, sname, zname = f"{name}_quantized", f"{name}_scale", f"{name}_zero_point"
         if any(node.op_type != "MatMul" for _, node, _ in consumers[name]):
             top.initializer.extend([numpy_helper.from_array(q, qname), numpy_helper.from_array(scale, sname)])
+        if any(node.op_type == "MatMul" for _, node, _ in consumers[name]):
+            nbits = _nbits_weight(top, q, scale, name)
         dequantized_needed = False
         for graph, node, index in consumers[name]:
             if node.op_type == "MatMul":
-                _replace(graph, node, [_matmul_nbits(top, node, q, scale, name)])
-                uses_nbits = True
+                _replace(graph, node, [_matmul_nbits(node, nbits)])
                 continue
             if node.op_type != "Gather":
                 dequantized_needed = True
@@ -160,6 +160,7 @@ def quantize_onnx(src, dst, min_elements=MIN_ELEMENTS):
         quantized.append(name)
     if needs_axes:
         top.initializer.append(numpy_helper.from_array(np.array([-1], dtype=np.int64), axes_minus_one))
+    uses_nbits = any(node.op_type == "MatMulNBits" for graph in _graphs(top) for node in graph.node)
     if uses_nbits and not any(o.domain == "com.microsoft" for o in model.opset_import):
         model.opset_import.append(helper.make_opsetid("com.microsoft", 1))
     nodes = list(top.node)
@@ -176,24 +177,28 @@ def quantize_onnx(src, dst, min_elements=MIN_ELEMENTS):
 NBITS_MAX_BLOCK = 256  # onnxruntime-web 1.30 aborted on blocks of 512 and 1024; 256 was the fastest that ran
 
 
-def _matmul_nbits(top, node, q, scale, name):
-    """MatMul(A, W) with W = q * scale ([K, N], scale per column) as MatMulNBits(bits=8): B is [N, blocks,
-    block] uint8 (q + 128, the default zero point of 8 bits; K padded with the zero point), scales are
-    [N * blocks], each column's scale repeated for its blocks. Initializers are added once per weight."""
+def _nbits_weight(top, q, scale, name):
+    """Adds W = q * scale ([K, N], scale per column) in MatMulNBits(bits=8) form: B is [N, blocks, block] uint8
+    (q + 128, the default zero point of 8 bits; K padded with the zero point), scales are [N * blocks], each
+    column's scale repeated for its blocks. Returns the initializer names and the node attributes."""
     k, n = q.shape
     block = max(16, min(NBITS_MAX_BLOCK, 1 << (k - 1).bit_length()))
     blocks = -(-k // block)
     bname, sname = f"{name}_nbits", f"{name}_nbits_scales"
-    if not any(init.name == bname for init in top.initializer):
-        shifted = np.full((n, blocks * block), 128, dtype=np.uint8)
-        shifted[:, :k] = (q.T.astype(np.int16) + 128).astype(np.uint8)
-        top.initializer.extend([
-            numpy_helper.from_array(shifted.reshape(n, blocks, block), bname),
-            numpy_helper.from_array(np.repeat(scale, blocks).astype(np.float32), sname),
-        ])
-    return helper.make_node("MatMulNBits", [node.input[0], bname, sname], list(node.output),
-                            name=f"{node.name or node.output[0]}_nbits", domain="com.microsoft",
-                            K=k, N=n, bits=8, block_size=block, accuracy_level=0)
+    shifted = np.full((n, blocks * block), 128, dtype=np.uint8)
+    shifted[:, :k] = (q.T.astype(np.int16) + 128).astype(np.uint8)
+    top.initializer.extend([
+        numpy_helper.from_array(shifted.reshape(n, blocks, block), bname),
+        numpy_helper.from_array(np.repeat(scale, blocks).astype(np.float32), sname),
+    ])
+    return [bname, sname], dict(K=k, N=n, bits=8, block_size=block, accuracy_level=0)
+
+
+def _matmul_nbits(node, nbits):
+    """MatMul(A, W) as MatMulNBits(A, W in the form _nbits_weight wrote)."""
+    inputs, attributes = nbits
+    return helper.make_node("MatMulNBits", [node.input[0], *inputs], list(node.output),
+                            name=f"{node.name or node.output[0]}_nbits", domain="com.microsoft", **attributes)
 
 
 def _replace(graph, node, replacement):
