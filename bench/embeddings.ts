@@ -8,7 +8,7 @@ import type { Feeds } from "../src/runtime/session.js";
 import { embed, openEncoder, tokenize } from "../src/tasks/encoder.js";
 import { type KbManifest, kbKey, quantizeRows, search } from "../src/tasks/knowledge-base.js";
 import { MODELS_DIR, startWorker } from "../test/helpers/worker.js";
-import { ms, percentile, ratio, table, timeIt } from "./stats.js";
+import { ms, percentile, ratio, table, timeInterleaved, timeIt } from "./stats.js";
 
 /**
  * Embeddings per second at batch 1 and 32 for the bundled encoders: this engine in Node, the
@@ -25,10 +25,8 @@ async function sentences(): Promise<string[]> {
   return lines.map((line) => (JSON.parse(line) as { query: string }).query);
 }
 
-async function rate(rounds: number, batch: number, run: (round: number) => Promise<unknown>) {
-  await run(0);
-  const times: number[] = [];
-  for (let round = 0; round < rounds; round++) times.push((await timeIt(() => run(round)))[0]);
+function rate(batch: number, times: number[]) {
+  const rounds = times.length;
   const total = times.reduce((a, b) => a + b, 0);
   return {
     perSecond: (rounds * batch * 1000) / total,
@@ -62,22 +60,11 @@ export async function benchEmbeddings(only?: string[]): Promise<string> {
         );
         for (const size of [1, 32]) {
           const rounds = size === 1 ? ROUNDS_SINGLE : ROUNDS_BATCH;
-          const engine = await rate(rounds, size, async (round) => {
-            const batch = tokenize(encoder.value, pick(round, size), true);
-            return embed(encoder.value, batch.ids);
-          });
-          const viaWorker = await rate(rounds, size, async (round) => {
-            const response = await worker.post("/v1/embeddings", {
-              model: `${id}:${dtype}`,
-              input: pick(round, size),
-            });
-            return response.json();
-          });
-          const pretokenised = Array.from({ length: rounds + 1 }, (_, round) =>
+          const pretokenised = Array.from({ length: rounds }, (_, round) =>
             tokenize(encoder.value, pick(round, size), true),
           );
           const { ort } = encoder.value;
-          const bare = await rate(rounds, size, async (round) => {
+          const bareRun = async (round: number) => {
             const ids = pretokenised[round]?.ids ?? [];
             const length = Math.max(...ids.map((row) => row.length));
             const flat = new BigInt64Array(size * length);
@@ -96,10 +83,30 @@ export async function benchEmbeddings(only?: string[]): Promise<string> {
               feeds.token_type_ids = new ort.Tensor("int64", new BigInt64Array(flat.length), [size, length]);
             }
             return encoder.value.session.run(feeds);
-          });
-          const reference = await rate(rounds, size, (round) =>
-            extractor(pick(round, size), { pooling: "mean", normalize: true }),
+          };
+          const times = await timeInterleaved(
+            rounds,
+            {
+              engine: async (round) => {
+                const batch = tokenize(encoder.value, pick(round, size), true);
+                return embed(encoder.value, batch.ids);
+              },
+              worker: async (round) => {
+                const response = await worker.post("/v1/embeddings", {
+                  model: `${id}:${dtype}`,
+                  input: pick(round, size),
+                });
+                return response.json();
+              },
+              bare: bareRun,
+              reference: (round) => extractor(pick(round, size), { pooling: "mean", normalize: true }),
+            },
+            0,
           );
+          const engine = rate(size, times.engine);
+          const viaWorker = rate(size, times.worker);
+          const bare = rate(size, times.bare);
+          const reference = rate(size, times.reference);
           rows.push([
             `${id} ${dtype}`,
             String(size),
@@ -123,7 +130,7 @@ export async function benchEmbeddings(only?: string[]): Promise<string> {
   return [
     "### Embeddings per second (higher is better; ratio to the bare onnxruntime-web loop)",
     "",
-    "Inputs are the 96 held-out FAQ questions (English and Chinese). Bare: pre-tokenised ids straight into `session.run`, no pooling. Worker: HTTP round trips to the built worker in workerd. transformers.js: `pipeline('feature-extraction')` with mean pooling and normalisation, onnxruntime-web WASM, one thread.",
+    "Inputs are the 96 held-out FAQ questions (English and Chinese); the four runners are timed interleaved, round by round, after an untimed pass. Bare: pre-tokenised ids straight into `session.run`, no pooling. Worker: HTTP round trips to the built worker in workerd. transformers.js: `pipeline('feature-extraction')` with mean pooling and normalisation, onnxruntime-web WASM, one thread.",
     "",
     table(
       [

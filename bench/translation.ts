@@ -7,7 +7,7 @@ import { generateSeq2Seq } from "../src/tasks/seq2seq.js";
 import { openTranslator, seq2seqOptions, type Translator } from "../src/tasks/translation.js";
 import { MODELS_DIR } from "../test/helpers/worker.js";
 import { prepareModel } from "./setup.js";
-import { ms, percentile, ratio, table, timeIt } from "./stats.js";
+import { ms, percentile, ratio, table, timeInterleaved } from "./stats.js";
 
 /**
  * Sentences per second and latency for the bundled translator: one sentence and a batch of 16,
@@ -87,21 +87,6 @@ async function postWithRetry(send: () => Promise<Response>): Promise<unknown> {
 }
 
 type Runner = (round: number) => Promise<unknown>;
-
-/**
- * Times every runner on the same `rounds` rounds, interleaved (round 1 of each, then round 2, ...)
- * after an untimed pass of all of them: the first translations of a session are slower (wasm
- * memory growth, JIT), and runners timed one after another picked up that drift as a difference.
- */
-async function measure(rounds: number, runners: Record<string, Runner>) {
-  const times: Record<string, number[]> = {};
-  for (const name of Object.keys(runners)) times[name] = [];
-  for (let round = 1; round <= rounds; round++) for (const run of Object.values(runners)) await run(round);
-  for (let round = 1; round <= rounds; round++) {
-    for (const [name, run] of Object.entries(runners)) times[name]?.push((await timeIt(() => run(round)))[0]);
-  }
-  return times;
-}
 
 export async function benchTranslation(only?: string[]): Promise<string> {
   if (only && !only.includes(MODEL)) return "";
@@ -191,7 +176,7 @@ export async function benchTranslation(only?: string[]): Promise<string> {
               } as never);
             };
           }
-          const times = await measure(ROUNDS, runners);
+          const times: Record<string, number[]> = await timeInterleaved(ROUNDS, runners);
           const engine = times.engine ?? [];
           const viaWorker = times.worker ?? [];
           const bare = times.bare ?? [];
