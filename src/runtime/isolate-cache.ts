@@ -127,14 +127,6 @@ export class IsolateCache {
     return this.entries.get(key)?.loaded ?? false;
   }
 
-  /** Drops an idle entry (for example after its model was pushed again). */
-  async drop(key: string): Promise<void> {
-    const entry = this.entries.get(key);
-    if (!entry || entry.users > 0 || !entry.loaded) return;
-    this.entries.delete(key);
-    await entry.dispose();
-  }
-
   stats(): CacheStats {
     return {
       budget_bytes: this.budgetBytes,
@@ -204,4 +196,17 @@ export class IsolateCache {
 
 function mb(bytes: number): string {
   return `${(bytes / 1024 / 1024).toFixed(1)} MB`;
+}
+
+/** Uses a leased value and releases the lease however `use` ends. */
+export async function withLease<T, R>(
+  acquiring: Promise<Lease<T>>,
+  use: (value: T) => Promise<R>,
+): Promise<R> {
+  const lease = await acquiring;
+  try {
+    return await use(lease.value);
+  } finally {
+    lease.release();
+  }
 }

@@ -131,7 +131,8 @@ export class ModelRegistry {
         const grown = runtime.wasmMemoryBytes() - before;
         return {
           value: new ModelSession(
-            file.path,
+            runtime.ort,
+            `${manifest.id}/${file.path}`,
             session,
             describeValues(session.inputMetadata),
             describeValues(session.outputMetadata),

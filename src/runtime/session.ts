@@ -1,5 +1,7 @@
 import type { InferenceSession, Tensor } from "onnxruntime-web/wasm";
+import { ApiError } from "../errors.js";
 import type { TensorInfo } from "./manifest.js";
+import type { Ort } from "./ort.js";
 
 export type Feeds = Record<string, Tensor>;
 export type Outputs = Record<string, Tensor>;
@@ -12,14 +14,17 @@ export interface RunTiming {
 /**
  * One ORT session, run by one caller at a time: onnxruntime-web does not support concurrent
  * `run()` on a session. Callers queue in arrival order, so concurrent generations interleave
- * step by step instead of one starving the others.
+ * step by step instead of one starving the others. It carries the ORT module its tensors are
+ * built with, so tasks need nothing else to feed it.
  */
 export class ModelSession {
   private tail: Promise<unknown> = Promise.resolve();
   runs = 0;
 
   constructor(
-    readonly file: string,
+    readonly ort: Ort,
+    /** `<model id>/<file path>`, for errors and statistics. */
+    readonly name: string,
     private readonly session: InferenceSession,
     readonly inputs: TensorInfo[],
     readonly outputs: TensorInfo[],
@@ -33,9 +38,12 @@ export class ModelSession {
     const queued = performance.now();
     const turn = this.tail.then(async () => {
       const started = performance.now();
-      const outputs = outputNames
-        ? await this.session.run(feeds, outputNames)
-        : await this.session.run(feeds);
+      let outputs: Outputs;
+      try {
+        outputs = outputNames ? await this.session.run(feeds, outputNames) : await this.session.run(feeds);
+      } catch (error) {
+        throw new ModelRunError(this.name, error);
+      }
       this.runs += 1;
       return { outputs, timing: { queueMs: started - queued, runMs: performance.now() - started } };
     });
@@ -47,9 +55,36 @@ export class ModelSession {
     return this.inputs.some((input) => input.name === name);
   }
 
+  hasOutput(name: string): boolean {
+    return this.outputs.some((output) => output.name === name);
+  }
+
+  input(name: string): TensorInfo | undefined {
+    return this.inputs.find((input) => input.name === name);
+  }
+
   release(): Promise<void> {
     return this.tail.then(() => this.session.release());
   }
+}
+
+/**
+ * onnxruntime failed on inputs that passed validation: the model's fault or the engine's, never
+ * the client's, so a 5xx that names the model and the node ORT names, with build paths removed.
+ */
+export class ModelRunError extends ApiError {
+  constructor(
+    readonly model: string,
+    override readonly cause: unknown,
+  ) {
+    super(500, `The model '${model}' failed to run: ${ortMessage(cause)}`, "model_error", "model");
+  }
+}
+
+/** ORT's message without the source paths of its build (`/onnxruntime_src/...cc:123`). */
+export function ortMessage(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  return message.replace(/(?:\/[\w.+-]+)+\.(?:cc|cpp|h|hpp|c):\d+\s*/g, "").trim();
 }
 
 export function describeValues(values: readonly InferenceSession.ValueMetadata[]): TensorInfo[] {

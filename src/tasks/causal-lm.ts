@@ -1,8 +1,9 @@
 import type { Tensor } from "onnxruntime-web/wasm";
 import { ApiError } from "../errors.js";
-import type { Ort } from "../runtime/ort.js";
 import type { Feeds, ModelSession } from "../runtime/session.js";
+import type { ModelConfig } from "./model-config.js";
 import { nextToken, type SamplingParams, seededRandom } from "./sampling.js";
+import { type CacheType, cacheType, emptyCache, int64Tensor, lastLogits, repeatRows } from "./tensors.js";
 
 /**
  * Decoder-only generation over Optimum's ONNX exports: `model.onnx` with past inputs, the merged
@@ -14,21 +15,28 @@ export interface DecoderLayout {
   past: { key: string; value: string; presentKey: string; presentValue: string }[];
   kvHeads: number;
   headDim: number;
-  kvType: "float32" | "float16";
+  kvType: CacheType;
   hasPositionIds: boolean;
   hasAttentionMask: boolean;
   hasCacheBranch: boolean;
   contextLength: number;
 }
 
-type ModelConfig = Record<string, unknown>;
+export interface CausalLM {
+  session: ModelSession;
+  layout: DecoderLayout;
+}
 
-function numberFrom(config: ModelConfig, ...names: string[]): number | undefined {
-  for (const name of names) {
-    const value = config[name];
-    if (typeof value === "number" && Number.isFinite(value)) return value;
+const layouts = new WeakMap<ModelSession, DecoderLayout>();
+
+/** The session's layout, read once per session (sessions live as long as the isolate caches them). */
+export function causalLM(session: ModelSession, config: ModelConfig): CausalLM {
+  let layout = layouts.get(session);
+  if (!layout) {
+    layout = decoderLayout(session, config);
+    layouts.set(session, layout);
   }
-  return undefined;
+  return { session, layout };
 }
 
 export function decoderLayout(session: ModelSession, config: ModelConfig): DecoderLayout {
@@ -41,17 +49,10 @@ export function decoderLayout(session: ModelSession, config: ModelConfig): Decod
       presentValue: `present.${layer}.value`,
     });
   }
-  const first = session.inputs.find((input) => input.name === "past_key_values.0.key");
-  const heads = numberFrom(config, "num_attention_heads", "n_head");
-  const hidden = numberFrom(config, "hidden_size", "n_embd");
-  const kvHeads =
-    (typeof first?.shape[1] === "number" ? first.shape[1] : undefined) ??
-    numberFrom(config, "num_key_value_heads") ??
-    heads;
-  const headDim =
-    (typeof first?.shape[3] === "number" ? first.shape[3] : undefined) ??
-    numberFrom(config, "head_dim") ??
-    (hidden && heads ? hidden / heads : undefined);
+  const first = session.input("past_key_values.0.key");
+  const fixed = (axis: number) => (typeof first?.shape[axis] === "number" ? first.shape[axis] : undefined);
+  const kvHeads = fixed(1) ?? config.kvHeads;
+  const headDim = fixed(3) ?? config.headDim;
   if (past.length > 0 && (!kvHeads || !headDim)) {
     throw new ApiError(
       502,
@@ -63,18 +64,12 @@ export function decoderLayout(session: ModelSession, config: ModelConfig): Decod
     past,
     kvHeads: kvHeads ?? 0,
     headDim: headDim ?? 0,
-    kvType: first?.type === "float16" ? "float16" : "float32",
+    kvType: cacheType(first?.type),
     hasPositionIds: session.hasInput("position_ids"),
     hasAttentionMask: session.hasInput("attention_mask"),
     hasCacheBranch: session.hasInput("use_cache_branch"),
-    contextLength: numberFrom(config, "max_position_embeddings", "n_positions", "n_ctx") ?? 2048,
+    contextLength: config.contextLength ?? 2048,
   };
-}
-
-export interface CausalLM {
-  ort: Ort;
-  session: ModelSession;
-  layout: DecoderLayout;
 }
 
 export interface DecodeOptions {
@@ -151,7 +146,7 @@ export class DecodeRun {
 
   /** Last-position logits per batch row. The first step runs the prompt alone (batch 1). */
   private async forward(): Promise<Float32Array[]> {
-    const { layout } = this.lm;
+    const { layout, session } = this.lm;
     const first = this.steps === 0;
     const usesCache = layout.past.length > 0 && !this.options.noCache;
     const rows = first ? 1 : this.options.n;
@@ -162,8 +157,7 @@ export class DecodeRun {
       else tokens.push([generated[generated.length - 1] ?? 0]);
     }
     const pastLength = usesCache ? this.cacheLength : 0;
-    const feeds = this.feeds(tokens, pastLength, rows);
-    const outputs = await this.lm.session.run(feeds);
+    const outputs = await session.run(this.feeds(tokens, pastLength, rows));
     if (usesCache) {
       const present: Feeds = {};
       for (const layer of layout.past) {
@@ -172,67 +166,38 @@ export class DecodeRun {
       }
       this.cacheLength = pastLength + (tokens[0]?.length ?? 0);
       // After the shared prompt, every choice continues from its own copy of the prompt's cache.
-      this.cache = first && this.options.n > 1 ? this.repeatRows(present, this.options.n) : present;
+      const copies = first ? this.options.n : 1;
+      this.cache = Object.fromEntries(
+        Object.entries(present).map(([name, tensor]) => [name, repeatRows(session.ort, tensor, copies)]),
+      );
     }
     return lastLogits(outputs.logits as Tensor);
   }
 
   private feeds(tokens: number[][], pastLength: number, rows: number): Feeds {
-    const { ort, layout } = this.lm;
+    const { layout, session } = this.lm;
+    const { ort } = session;
     const length = tokens[0]?.length ?? 0;
-    const ids = BigInt64Array.from(tokens.flat(), BigInt);
-    const feeds: Feeds = { input_ids: new ort.Tensor("int64", ids, [rows, length]) };
+    const feeds: Feeds = { input_ids: int64Tensor(ort, tokens.flat(), [rows, length]) };
     if (layout.hasAttentionMask) {
       const total = pastLength + length;
       feeds.attention_mask = new ort.Tensor("int64", new BigInt64Array(rows * total).fill(1n), [rows, total]);
     }
     if (layout.hasPositionIds) {
-      const positions = new BigInt64Array(rows * length);
-      for (let i = 0; i < positions.length; i++) positions[i] = BigInt(pastLength + (i % length));
-      feeds.position_ids = new ort.Tensor("int64", positions, [rows, length]);
+      const positions = Array.from({ length: rows * length }, (_, i) => pastLength + (i % length));
+      feeds.position_ids = int64Tensor(ort, positions, [rows, length]);
     }
     if (layout.hasCacheBranch) {
       feeds.use_cache_branch = new ort.Tensor("bool", new Uint8Array([pastLength > 0 ? 1 : 0]), [1]);
     }
     for (const layer of layout.past) {
       for (const name of [layer.key, layer.value]) {
-        feeds[name] = this.cache?.[name] ?? this.emptyCache(rows);
+        feeds[name] =
+          this.cache?.[name] ?? emptyCache(ort, layout.kvType, rows, layout.kvHeads, layout.headDim);
       }
     }
     return feeds;
   }
-
-  private emptyCache(rows: number): Tensor {
-    const { ort, layout } = this.lm;
-    const shape = [rows, layout.kvHeads, 0, layout.headDim];
-    return layout.kvType === "float16"
-      ? new ort.Tensor("float16", new Uint16Array(0), shape)
-      : new ort.Tensor("float32", new Float32Array(0), shape);
-  }
-
-  private repeatRows(cache: Feeds, rows: number): Feeds {
-    const { ort } = this.lm;
-    const repeated: Feeds = {};
-    for (const [name, tensor] of Object.entries(cache)) {
-      const source = tensor.data as Float32Array | Uint16Array;
-      const target = new (source.constructor as Float32ArrayConstructor)(source.length * rows);
-      for (let row = 0; row < rows; row++) target.set(source, row * source.length);
-      repeated[name] = new ort.Tensor(tensor.type as "float32", target as Float32Array, [
-        rows,
-        ...tensor.dims.slice(1),
-      ]);
-    }
-    return repeated;
-  }
-}
-
-function lastLogits(logits: Tensor): Float32Array[] {
-  const [rows = 1, length = 1, vocab = 0] = logits.dims;
-  const data = logits.data as Float32Array;
-  return Array.from({ length: rows }, (_, row) => {
-    const start = (row * length + length - 1) * vocab;
-    return data.subarray(start, start + vocab);
-  });
 }
 
 /** Runs a generation to its end and returns the ids of the first choice (goldens, benchmarks). */

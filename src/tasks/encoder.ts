@@ -1,11 +1,11 @@
 import type { Tensor } from "onnxruntime-web/wasm";
 import { ApiError, invalidParam } from "../errors.js";
-import type { Lease } from "../runtime/isolate-cache.js";
 import { findFile, type Manifest } from "../runtime/manifest.js";
-import type { Ort } from "../runtime/ort.js";
 import type { ModelRegistry } from "../runtime/registry.js";
 import type { Feeds, ModelSession } from "../runtime/session.js";
-import { pickOnnx, type TextAssets, textAssets } from "./model-files.js";
+import { pickOnnx } from "./model-files.js";
+import { type Opener, openForTask, specialTokenId, type TextAssets, textAssets } from "./open-model.js";
+import { paddedBatch } from "./tensors.js";
 
 /**
  * BERT-family encoders and static embeddings: padded batches, truncation that is reported,
@@ -22,68 +22,34 @@ export interface EncoderConfig {
 export interface Encoder {
   manifest: Manifest;
   session: ModelSession;
-  ort: Ort;
   assets: TextAssets;
   defaults: EncoderConfig;
   maxTokens: number;
   padId: number;
-  labels: string[];
-  multiLabel: boolean;
 }
 
-const num = (value: unknown) => (typeof value === "number" ? value : undefined);
+const ENCODER_TASKS = ["feature-extraction", "text-classification"] as const;
 
-export async function openEncoder(
-  registry: ModelRegistry,
-  manifest: Manifest,
-  dtype?: string,
-): Promise<Lease<Encoder>> {
-  if (manifest.task !== "feature-extraction" && manifest.task !== "text-classification") {
-    throw new ApiError(
-      400,
-      `The model '${manifest.id}' is a ${manifest.task} model, not an embedding or classification model.`,
-      "wrong_task",
-      "model",
-    );
-  }
-  const file = pickOnnx(manifest, ["model"], dtype);
-  const assets = await textAssets(registry, manifest);
-  try {
+export const openEncoder: Opener<Encoder> = (registry, manifest, dtype) =>
+  openForTask<Encoder>(manifest, ENCODER_TASKS, "an embedding or classification", async (group) => {
+    const file = pickOnnx(manifest, ["model"], dtype);
+    const assets = await group.take(textAssets(registry, manifest));
     const pooling = await poolingConfig(registry, manifest);
-    const session = await registry.session(manifest, file);
-    const runtime = await registry.runtime();
-    const { config, tokenizer } = assets.value;
-    const id2label = (config.id2label ?? {}) as Record<string, string>;
-    const labels = Object.keys(id2label)
-      .sort((a, b) => Number(a) - Number(b))
-      .map((key) => id2label[key] ?? key);
-    const pad = tokenizer.special("pad_token");
+    const session = await group.take(registry.session(manifest, file));
+    const { config, tokenizer } = assets;
+    const tokenizerMax = tokenizer.config.model_max_length;
     return {
-      value: {
-        manifest,
-        session: session.value,
-        ort: runtime.ort,
-        assets: assets.value,
-        defaults: pooling,
-        maxTokens: Math.min(
-          num(config.max_position_embeddings) ?? 512,
-          num(tokenizer.config.model_max_length) ?? Number.POSITIVE_INFINITY,
-        ),
-        padId: (pad === undefined ? undefined : tokenizer.tokenId(pad)) ?? num(config.pad_token_id) ?? 0,
-        labels,
-        multiLabel: config.problem_type === "multi_label_classification",
-      },
-      hit: session.hit && assets.hit,
-      release: () => {
-        session.release();
-        assets.release();
-      },
+      manifest,
+      session,
+      assets,
+      defaults: pooling,
+      maxTokens: Math.min(
+        config.contextLength ?? 512,
+        typeof tokenizerMax === "number" ? tokenizerMax : Number.POSITIVE_INFINITY,
+      ),
+      padId: specialTokenId(tokenizer, "pad_token") ?? config.padId ?? 0,
     };
-  } catch (error) {
-    assets.release();
-    throw error;
-  }
-}
+  });
 
 /** sentence-transformers' modules.json + 1_Pooling/config.json; mean + normalise where absent. */
 async function poolingConfig(registry: ModelRegistry, manifest: Manifest): Promise<EncoderConfig> {
@@ -143,26 +109,17 @@ export function tokenize(
 
 /** Runs the encoder on a padded batch; returns the outputs the caller asks for. */
 async function runBatch(encoder: Encoder, batch: number[][], outputs: string[]) {
-  const { ort, session } = encoder;
-  const length = Math.max(1, ...batch.map((ids) => ids.length));
-  const ids = new BigInt64Array(batch.length * length).fill(BigInt(encoder.padId));
-  const mask = new BigInt64Array(batch.length * length);
-  batch.forEach((row, r) => {
-    row.forEach((id, i) => {
-      ids[r * length + i] = BigInt(id);
-      mask[r * length + i] = 1n;
-    });
-  });
-  const shape = [batch.length, length];
-  const feeds: Feeds = {
-    input_ids: new ort.Tensor("int64", ids, shape),
-    attention_mask: new ort.Tensor("int64", mask, shape),
-  };
+  const { session } = encoder;
+  const padded = paddedBatch(session.ort, batch, encoder.padId);
+  const feeds: Feeds = { input_ids: padded.ids, attention_mask: padded.mask };
   if (session.hasInput("token_type_ids")) {
-    feeds.token_type_ids = new ort.Tensor("int64", new BigInt64Array(ids.length), shape);
+    feeds.token_type_ids = new session.ort.Tensor("int64", new BigInt64Array(padded.maskData.length), [
+      batch.length,
+      padded.length,
+    ]);
   }
-  const wanted = outputs.filter((name) => session.outputs.some((o) => o.name === name));
-  return { result: await session.run(feeds, wanted), mask, length };
+  const wanted = outputs.filter((name) => session.hasOutput(name));
+  return { result: await session.run(feeds, wanted), mask: padded.maskData, length: padded.length };
 }
 
 export function l2Normalize(vector: Float32Array): Float32Array {
@@ -186,7 +143,7 @@ export async function embed(
   const pooling = options.pooling ?? encoder.defaults.pooling;
   const normalize = options.normalize ?? encoder.defaults.normalize;
   const { session } = encoder;
-  const hasHidden = session.outputs.some((o) => o.name === "last_hidden_state");
+  const hasHidden = session.hasOutput("last_hidden_state");
   if (!hasHidden) {
     if (pooling === "none") throw invalidParam("pooling", "This model only returns pooled embeddings.");
     const { result } = await runBatch(encoder, batch, ["sentence_embedding"]);
@@ -232,7 +189,7 @@ export interface LabelScore {
 
 /** Label scores per input, best first: softmax over id2label, or sigmoid per label if multi-label. */
 export async function classify(encoder: Encoder, batch: number[][], topK: number): Promise<LabelScore[][]> {
-  if (!encoder.session.outputs.some((o) => o.name === "logits")) {
+  if (!encoder.session.hasOutput("logits")) {
     throw new ApiError(
       400,
       `The model '${encoder.manifest.id}' has no classification head.`,
@@ -242,12 +199,13 @@ export async function classify(encoder: Encoder, batch: number[][], topK: number
   }
   const { result } = await runBatch(encoder, batch, ["logits"]);
   const logits = result.logits as Tensor;
-  const [, labels = 0] = logits.dims;
+  const [, width = 0] = logits.dims;
   const data = logits.data as Float32Array;
+  const { labels, multiLabel } = encoder.assets.config;
   return batch.map((_, r) => {
-    const row = Array.from(data.subarray(r * labels, (r + 1) * labels));
+    const row = Array.from(data.subarray(r * width, (r + 1) * width));
     let scores: number[];
-    if (encoder.multiLabel) {
+    if (multiLabel) {
       scores = row.map((value) => 1 / (1 + Math.exp(-value)));
     } else {
       const max = Math.max(...row);
@@ -256,8 +214,50 @@ export async function classify(encoder: Encoder, batch: number[][], topK: number
       scores = exps.map((value) => value / total);
     }
     return scores
-      .map((score, index) => ({ label: encoder.labels[index] ?? `LABEL_${index}`, score }))
+      .map((score, index) => ({ label: labels[index] ?? `LABEL_${index}`, score }))
       .sort((a, b) => b.score - a.score)
       .slice(0, topK);
   });
+}
+
+/** Texts (checked non-empty) or token arrays (checked against the vocabulary) into a batch. */
+export function encodeInputs(
+  encoder: Encoder,
+  input: string | string[] | number[] | number[][],
+  truncate: boolean,
+): EncodedBatch {
+  const list: (string | number[])[] =
+    typeof input === "string"
+      ? [input]
+      : typeof input[0] === "number"
+        ? [input as number[]]
+        : (input as (string | number[])[]);
+  const param = (index: number) => (list.length === 1 && !Array.isArray(input) ? "input" : `input[${index}]`);
+  if (typeof list[0] === "string") {
+    const texts = list as string[];
+    texts.forEach((text, index) => {
+      if (text.trim() === "")
+        throw invalidParam(param(index), `Input ${index} is an empty string.`, "empty_input");
+    });
+    return tokenize(encoder, texts, truncate, param);
+  }
+  const vocab = encoder.assets.tokenizer.vocabSize;
+  const rows = list as number[][];
+  rows.forEach((ids, index) => {
+    const bad = ids.find((id) => id < 0 || id >= vocab);
+    if (bad !== undefined)
+      throw invalidParam(
+        param(index),
+        `Token id ${bad} is not in the vocabulary (0..${vocab - 1}).`,
+        "invalid_token",
+      );
+    if (ids.length > encoder.maxTokens) {
+      throw invalidParam(
+        param(index),
+        `Input ${index} has ${ids.length} tokens; the model takes at most ${encoder.maxTokens}.`,
+        "input_too_long",
+      );
+    }
+  });
+  return { ids: rows, truncated: rows.map(() => false) };
 }

@@ -1,8 +1,6 @@
 import { ApiError } from "../errors.js";
 import { findFile, type Manifest, type ManifestFile, onnxFiles, variantName } from "../runtime/manifest.js";
 import type { ModelRegistry } from "../runtime/registry.js";
-import { ChatTemplate } from "../text/chat-template.js";
-import { TextTokenizer } from "../text/tokenizer.js";
 
 /** The dtypes users name, mapped to Optimum's file suffixes. */
 const DTYPE_SUFFIX: Record<string, string> = { fp32: "", int8: "_quantized", q8: "_quantized" };
@@ -45,36 +43,11 @@ export function parseModelRef(ref: string): { id: string; dtype?: string } {
   return { id: ref.slice(0, colon), dtype: ref.slice(colon + 1) };
 }
 
-export interface TextAssets {
-  tokenizer: TextTokenizer;
-  template?: ChatTemplate;
-  config: Record<string, unknown>;
-  generationConfig: Record<string, unknown>;
-}
-
-/** Tokenizer, chat template and configs, built once per isolate per model. */
-export function textAssets(registry: ModelRegistry, manifest: Manifest) {
-  const files = ["tokenizer.json", "tokenizer_config.json", "config.json", "generation_config.json"];
-  // Parsed tokenizers take a few times their JSON size in JS heap.
-  const cost = files.reduce((sum, path) => sum + (findFile(manifest, path)?.size ?? 0), 0) * 4;
-  return registry.asset<TextAssets>(manifest, "text", cost, async () => {
-    const [tokenizerJson, tokenizerConfig, config, generationConfig] = await Promise.all(
-      files.map((path) => registry.readJson(manifest, path)),
-    );
-    if (!tokenizerJson) {
-      throw new ApiError(
-        400,
-        `The model '${manifest.id}' has no tokenizer.json.`,
-        "model_file_missing",
-        "model",
-      );
-    }
-    const tokenizer = new TextTokenizer({ tokenizerJson, tokenizerConfig: tokenizerConfig ?? {} });
-    return {
-      tokenizer,
-      template: ChatTemplate.fromTokenizer(tokenizer),
-      config: config ?? {},
-      generationConfig: generationConfig ?? {},
-    };
-  });
+/** The manifest a model reference names, and the dtype it asks for. */
+export async function findModel(
+  registry: ModelRegistry,
+  ref: string,
+): Promise<{ manifest: Manifest; dtype?: string }> {
+  const { id, dtype } = parseModelRef(ref);
+  return { manifest: await registry.manifest(id), dtype };
 }

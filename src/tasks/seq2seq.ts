@@ -1,24 +1,81 @@
 import type { Tensor } from "onnxruntime-web/wasm";
-import type { Ort } from "../runtime/ort.js";
+import { ApiError } from "../errors.js";
 import type { Feeds, ModelSession } from "../runtime/session.js";
 import { BeamHypotheses, type BeamOptions, beamStep, type Hypothesis, logSoftmax } from "./beam-search.js";
+import type { ModelConfig } from "./model-config.js";
 import { argmax } from "./sampling.js";
+import {
+  type CacheType,
+  cacheType,
+  emptyCache,
+  int64Tensor,
+  lastLogits,
+  paddedBatch,
+  reorderRows,
+  repeatRows,
+} from "./tensors.js";
 
 /**
  * Encoder-decoder generation over Optimum's exports: `encoder_model.onnx` plus either the merged
  * decoder (`decoder_model_merged.onnx`, `use_cache_branch`) or the pair `decoder_model.onnx` /
  * `decoder_with_past_model.onnx`. Several inputs and all their beams run as one batch through
- * every session call. The encoder-side cache is computed on the first step and then reused.
+ * every session call.
+ *
+ * The encoder side of the cache is computed on the first step and then kept: the pair's
+ * with-past decoder does not return it, and Optimum's merged decoder returns constant empty
+ * tensors for it on the cache branch.
  */
 export interface Seq2SeqModel {
-  ort: Ort;
   encoder: ModelSession;
   /** The merged decoder, or the first-step decoder of the pair. */
   decoder: ModelSession;
   decoderWithPast?: ModelSession;
+  layout: Seq2SeqLayout;
+}
+
+export interface Seq2SeqLayout {
   layers: number;
   heads: number;
   headDim: number;
+  cacheType: CacheType;
+}
+
+const layouts = new WeakMap<ModelSession, Seq2SeqLayout>();
+
+/** The cache layout, read once per decoder session from its inputs (config.json as a fallback). */
+export function seq2seqModel(
+  sessions: { encoder: ModelSession; decoder: ModelSession; decoderWithPast?: ModelSession },
+  config: ModelConfig,
+): Seq2SeqModel {
+  let layout = layouts.get(sessions.decoder);
+  if (!layout) {
+    layout = seq2seqLayout(sessions.decoder, sessions.decoderWithPast, config);
+    layouts.set(sessions.decoder, layout);
+  }
+  return { ...sessions, layout };
+}
+
+function seq2seqLayout(
+  decoder: ModelSession,
+  decoderWithPast: ModelSession | undefined,
+  config: ModelConfig,
+): Seq2SeqLayout {
+  const withPast = decoderWithPast ?? decoder;
+  const names = [...decoder.inputs, ...decoder.outputs, ...withPast.inputs].map((v) => v.name);
+  let layers = 0;
+  while (names.some((name) => name.includes(`.${layers}.decoder.key`))) layers++;
+  const first = withPast.input("past_key_values.0.decoder.key");
+  const fixed = (axis: number) => (typeof first?.shape[axis] === "number" ? first.shape[axis] : undefined);
+  const heads = fixed(1) ?? config.heads;
+  const headDim = fixed(3) ?? config.headDim;
+  if (layers > 0 && (!heads || !headDim)) {
+    throw new ApiError(
+      502,
+      "The model's cache shape cannot be read from its inputs or config.json.",
+      "bad_model",
+    );
+  }
+  return { layers, heads: heads ?? 0, headDim: headDim ?? 0, cacheType: cacheType(first?.type) };
 }
 
 export interface Seq2SeqOptions {
@@ -36,43 +93,23 @@ export interface Seq2SeqOptions {
   badWordsIds: number[][];
 }
 
-/** Number of decoder layers, read from the merged decoder's (or the pair's) inputs and outputs. */
-export function countLayers(decoder: ModelSession, decoderWithPast?: ModelSession): number {
-  const names = [...decoder.inputs, ...decoder.outputs, ...(decoderWithPast?.inputs ?? [])].map(
-    (v) => v.name,
-  );
-  let layers = 0;
-  while (names.some((name) => name.includes(`.${layers}.decoder.key`))) layers++;
-  return layers;
-}
-
 /** Translates a batch of tokenised inputs; returns, per input, its hypotheses best first. */
 export async function generateSeq2Seq(
   model: Seq2SeqModel,
   inputs: number[][],
   options: Seq2SeqOptions,
 ): Promise<Hypothesis[][]> {
-  const { ort } = model;
+  const { ort } = model.encoder;
   const batch = inputs.length;
   const beams = Math.max(1, options.numBeams);
   const rows = batch * beams;
 
-  const sourceLength = Math.max(...inputs.map((ids) => ids.length));
-  const ids = new BigInt64Array(batch * sourceLength).fill(BigInt(options.padId));
-  const mask = new BigInt64Array(batch * sourceLength);
-  inputs.forEach((input, b) => {
-    input.forEach((id, i) => {
-      ids[b * sourceLength + i] = BigInt(id);
-      mask[b * sourceLength + i] = 1n;
-    });
-  });
-  const encoderFeeds: Feeds = {
-    input_ids: new ort.Tensor("int64", ids, [batch, sourceLength]),
-    attention_mask: new ort.Tensor("int64", mask, [batch, sourceLength]),
-  };
-  const encoded = (await model.encoder.run(encoderFeeds, ["last_hidden_state"])).last_hidden_state as Tensor;
+  const source = paddedBatch(ort, inputs, options.padId);
+  const encoded = (
+    await model.encoder.run({ input_ids: source.ids, attention_mask: source.mask }, ["last_hidden_state"])
+  ).last_hidden_state as Tensor;
   const encoderStates = repeatRows(ort, encoded, beams);
-  const encoderMask = repeatRows(ort, encoderFeeds.attention_mask as Tensor, beams);
+  const encoderMask = repeatRows(ort, source.mask, beams);
 
   const sequences: number[][] = Array.from({ length: rows }, () => []);
   const scores: number[] = Array.from({ length: rows }, (_, row) => (row % beams === 0 ? 0 : -1e9));
@@ -141,7 +178,13 @@ export async function generateSeq2Seq(
         sequences[r] = sequence;
       });
     }
-    cache = reorderRows(ort, present, sources);
+    // Beams only ever follow beams of their own input, whose encoder-side rows are identical.
+    cache = Object.fromEntries(
+      Object.entries(present).map(([name, tensor]) => [
+        name,
+        name.includes(".encoder.") ? tensor : reorderRows(ort, tensor, sources),
+      ]),
+    );
     if (hypotheses.every((h) => h.done)) break;
   }
 
@@ -202,76 +245,43 @@ async function decoderStep(
   cache: Feeds | undefined,
   step: number,
 ): Promise<{ logits: Float32Array[]; present: Feeds }> {
-  const { ort } = model;
-  const rows = tokens.length;
+  const { layout } = model;
   const session = step > 0 && model.decoderWithPast ? model.decoderWithPast : model.decoder;
-  const feeds: Feeds = {
-    input_ids: new ort.Tensor("int64", BigInt64Array.from(tokens, BigInt), [rows, 1]),
-  };
+  const { ort } = session;
+  const rows = tokens.length;
+  const feeds: Feeds = { input_ids: int64Tensor(ort, tokens, [rows, 1]) };
   if (session.hasInput("encoder_attention_mask")) feeds.encoder_attention_mask = encoderMask;
   if (session.hasInput("encoder_hidden_states")) feeds.encoder_hidden_states = encoderStates;
   if (session.hasInput("use_cache_branch")) {
     feeds.use_cache_branch = new ort.Tensor("bool", new Uint8Array([step > 0 ? 1 : 0]), [1]);
   }
-  for (let layer = 0; layer < model.layers; layer++) {
-    for (const side of ["decoder", "encoder"]) {
-      for (const kind of ["key", "value"]) {
-        const name = `past_key_values.${layer}.${side}.${kind}`;
-        if (!session.hasInput(name)) continue;
-        feeds[name] =
-          cache?.[name] ??
-          new ort.Tensor("float32", new Float32Array(0), [rows, model.heads, 0, model.headDim]);
-      }
-    }
+  const names = cacheNames(layout.layers);
+  for (const { past } of names) {
+    if (!session.hasInput(past)) continue;
+    feeds[past] = cache?.[past] ?? emptyCache(ort, layout.cacheType, rows, layout.heads, layout.headDim);
   }
   const outputs = await session.run(feeds);
-  const logits = outputs.logits as Tensor;
-  const [, length = 1, vocab = 0] = logits.dims;
-  const data = logits.data as Float32Array;
-  const perRow = Array.from({ length: rows }, (_, r) =>
-    data.slice((r * length + length - 1) * vocab, (r * length + length) * vocab),
-  );
   const present: Feeds = {};
-  for (let layer = 0; layer < model.layers; layer++) {
-    for (const side of ["decoder", "encoder"]) {
+  for (const { past, present: name, side } of names) {
+    const kept = step > 0 && side === "encoder" ? cache?.[past] : undefined;
+    present[past] = kept ?? (outputs[name] as Tensor);
+  }
+  return { logits: lastLogits(outputs.logits as Tensor).map((row) => row.slice()), present };
+}
+
+/** Input and output names of every cache tensor, with the side of the cache it holds. */
+function cacheNames(layers: number) {
+  const names: { past: string; present: string; side: "decoder" | "encoder" }[] = [];
+  for (let layer = 0; layer < layers; layer++) {
+    for (const side of ["decoder", "encoder"] as const) {
       for (const kind of ["key", "value"]) {
-        const output = outputs[`present.${layer}.${side}.${kind}`];
-        // The pair's with-past decoder does not return the encoder side: it stays as computed on step one.
-        present[`past_key_values.${layer}.${side}.${kind}`] =
-          output ?? (cache?.[`past_key_values.${layer}.${side}.${kind}`] as Tensor);
+        names.push({
+          past: `past_key_values.${layer}.${side}.${kind}`,
+          present: `present.${layer}.${side}.${kind}`,
+          side,
+        });
       }
     }
   }
-  return { logits: perRow, present };
-}
-
-function repeatRows(ort: Ort, tensor: Tensor, times: number): Tensor {
-  if (times === 1) return tensor;
-  const [rows = 1, ...rest] = tensor.dims;
-  const size = rest.reduce((a, b) => a * b, 1);
-  const source = tensor.data as Float32Array | BigInt64Array;
-  const target = new (source.constructor as Float32ArrayConstructor)(source.length * times);
-  for (let r = 0; r < rows; r++) {
-    const row = source.subarray(r * size, (r + 1) * size) as Float32Array;
-    for (let k = 0; k < times; k++) target.set(row, (r * times + k) * size);
-  }
-  return new ort.Tensor(tensor.type as "float32", target, [rows * times, ...rest]);
-}
-
-/** Row r of the result is row sources[r] of each cache tensor (beams follow their parents). */
-function reorderRows(ort: Ort, cache: Feeds, sources: number[]): Feeds {
-  const identity = sources.every((source, r) => source === r);
-  if (identity) return cache;
-  const reordered: Feeds = {};
-  for (const [name, tensor] of Object.entries(cache)) {
-    const [, ...rest] = tensor.dims;
-    const size = rest.reduce((a, b) => a * b, 1);
-    const source = tensor.data as Float32Array;
-    const target = new Float32Array(sources.length * size);
-    sources.forEach((from, r) => {
-      target.set(source.subarray(from * size, (from + 1) * size), r * size);
-    });
-    reordered[name] = new ort.Tensor("float32", target, [sources.length, ...rest]);
-  }
-  return reordered;
+  return names;
 }

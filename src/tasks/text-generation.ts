@@ -1,11 +1,11 @@
 import { ApiError, invalidParam } from "../errors.js";
-import type { Lease } from "../runtime/isolate-cache.js";
 import type { Manifest } from "../runtime/manifest.js";
-import type { ModelRegistry } from "../runtime/registry.js";
 import type { ChatMessage } from "../text/chat-template.js";
 import { StreamDecoder } from "../text/stream-decoder.js";
-import { type CausalLM, DecodeRun, decoderLayout, type FinishReason } from "./causal-lm.js";
-import { pickOnnx, type TextAssets, textAssets } from "./model-files.js";
+import { type CausalLM, causalLM, DecodeRun, type FinishReason } from "./causal-lm.js";
+import { idList } from "./model-config.js";
+import { pickOnnx } from "./model-files.js";
+import { type Opener, openForTask, specialTokenId, type TextAssets, textAssets } from "./open-model.js";
 import type { SamplingParams } from "./sampling.js";
 
 /** Generation parameters as a request states them, whatever the API shape. */
@@ -34,54 +34,24 @@ export interface TextGenerator {
 }
 
 /** Opens a model for generation; `release` when done, so the cache may evict it again. */
-export async function openGenerator(
-  registry: ModelRegistry,
-  manifest: Manifest,
-  dtype?: string,
-): Promise<Lease<TextGenerator>> {
-  if (manifest.task !== "text-generation") {
-    throw new ApiError(
-      400,
-      `The model '${manifest.id}' is a ${manifest.task} model, not a text-generation model.`,
-      "wrong_task",
-      "model",
-    );
-  }
-  const file = pickOnnx(manifest, ["model", "decoder_model_merged"], dtype);
-  const assets = await textAssets(registry, manifest);
-  let session: Lease<CausalLM["session"]>;
-  try {
-    session = await registry.session(manifest, file);
-  } catch (error) {
-    assets.release();
-    throw error;
-  }
-  const runtime = await registry.runtime();
-  const layout = decoderLayout(session.value, assets.value.config);
-  return {
-    value: {
+export const openGenerator: Opener<TextGenerator> = (registry, manifest, dtype) =>
+  openForTask<TextGenerator>(manifest, ["text-generation"], "a text-generation", async (group) => {
+    const file = pickOnnx(manifest, ["model", "decoder_model_merged"], dtype);
+    const assets = await group.take(textAssets(registry, manifest));
+    const session = await group.take(registry.session(manifest, file));
+    return {
       manifest,
-      lm: { ort: runtime.ort, session: session.value, layout },
-      assets: assets.value,
-      eosIds: eosIds(assets.value),
+      lm: causalLM(session, assets.config),
+      assets,
+      eosIds: eosIds(assets),
       fingerprint: file.sha256.slice(0, 12),
-    },
-    hit: session.hit && assets.hit,
-    release: () => {
-      session.release();
-      assets.release();
-    },
-  };
-}
+    };
+  });
 
 function eosIds(assets: TextAssets): Set<number> {
-  const ids = new Set<number>();
-  for (const source of [assets.generationConfig.eos_token_id, assets.config.eos_token_id]) {
-    for (const id of [source].flat()) if (typeof id === "number") ids.add(id);
-  }
-  const eos = assets.tokenizer.special("eos_token");
-  const eosId = eos === undefined ? undefined : assets.tokenizer.tokenId(eos);
-  if (eosId !== undefined) ids.add(eosId);
+  const ids = new Set([...idList(assets.generation.eos_token_id), ...assets.config.eosIds]);
+  const eos = specialTokenId(assets.tokenizer, "eos_token");
+  if (eos !== undefined) ids.add(eos);
   return ids;
 }
 
@@ -103,6 +73,12 @@ export function textPrompt(generator: TextGenerator, prompt: string): number[] {
   return generator.assets.tokenizer.encode(prompt, true);
 }
 
+/** A tokenised prompt and the request field it came from, so errors about it name that field. */
+export interface Prompt {
+  ids: number[];
+  param: "messages" | "prompt";
+}
+
 export interface ResolvedGeneration {
   maxNewTokens: number;
   sampling: SamplingParams;
@@ -114,16 +90,16 @@ export interface ResolvedGeneration {
 /** Request parameters over the model's generation_config.json defaults, checked against the context. */
 export function resolveGeneration(
   generator: TextGenerator,
-  promptLength: number,
+  prompt: Prompt,
   params: GenerationParams,
 ): ResolvedGeneration {
-  const defaults = generator.assets.generationConfig;
-  const num = (value: unknown) => (typeof value === "number" ? value : undefined);
+  const defaults = generator.assets.generation;
   const context = generator.lm.layout.contextLength;
-  if (promptLength === 0) throw invalidParam("messages", "The prompt is empty.", "empty_prompt");
+  const promptLength = prompt.ids.length;
+  if (promptLength === 0) throw invalidParam(prompt.param, "The prompt is empty.", "empty_prompt");
   if (promptLength >= context) {
     throw invalidParam(
-      "messages",
+      prompt.param,
       `The prompt has ${promptLength} tokens; the model's context is ${context} tokens, which leaves no room to generate.`,
       "context_length_exceeded",
     );
@@ -137,7 +113,6 @@ export function resolveGeneration(
     );
   }
   const sampleByDefault = defaults.do_sample === true;
-  const temperature = params.temperature ?? (sampleByDefault ? (num(defaults.temperature) ?? 1) : 0);
   const vocab = generator.assets.tokenizer.vocabSize;
   const logitBias = new Map<number, number>();
   for (const [key, bias] of Object.entries(params.logitBias ?? {})) {
@@ -151,16 +126,16 @@ export function resolveGeneration(
     logitBias.set(id, bias);
   }
   return {
-    maxNewTokens: Math.min(params.maxTokens ?? num(defaults.max_new_tokens) ?? 256, room),
+    maxNewTokens: Math.min(params.maxTokens ?? defaults.max_new_tokens ?? 256, room),
     n: params.n,
     seed: params.seed ?? Math.floor(Math.random() * 2 ** 31),
     stop: params.stop ?? [],
     sampling: {
-      temperature,
-      topK: params.topK ?? (sampleByDefault ? (num(defaults.top_k) ?? 0) : 0),
-      topP: params.topP ?? (sampleByDefault ? (num(defaults.top_p) ?? 1) : 1),
-      minP: params.minP ?? num(defaults.min_p) ?? 0,
-      repetitionPenalty: params.repetitionPenalty ?? num(defaults.repetition_penalty) ?? 1,
+      temperature: params.temperature ?? (sampleByDefault ? (defaults.temperature ?? 1) : 0),
+      topK: params.topK ?? (sampleByDefault ? (defaults.top_k ?? 0) : 0),
+      topP: params.topP ?? (sampleByDefault ? (defaults.top_p ?? 1) : 1),
+      minP: params.minP ?? defaults.min_p ?? 0,
+      repetitionPenalty: params.repetitionPenalty ?? defaults.repetition_penalty ?? 1,
       frequencyPenalty: params.frequencyPenalty ?? 0,
       presencePenalty: params.presencePenalty ?? 0,
       logitBias,
@@ -174,25 +149,31 @@ export interface ChoiceDelta {
   finishReason?: FinishReason;
 }
 
-export interface CompletionTotals {
+export interface Usage {
   promptTokens: number;
   completionTokens: number;
 }
 
+/** What one step of generation made visible, and the usage so far. */
+export interface GenerationStep {
+  deltas: ChoiceDelta[];
+  usage: Usage;
+}
+
 /**
  * Generates every choice and yields text pieces as they become safe to show (whole characters,
- * stop strings held back and removed). Stops within one step of `signal` aborting.
+ * stop strings held back and removed), each with the usage so far. Stops within one step of
+ * `signal` aborting.
  */
 export async function* generateText(
   generator: TextGenerator,
-  promptIds: number[],
+  prompt: Prompt,
   resolved: ResolvedGeneration,
-  totals: CompletionTotals,
   signal?: AbortSignal,
-): AsyncGenerator<ChoiceDelta[]> {
-  totals.promptTokens = promptIds.length;
+): AsyncGenerator<GenerationStep> {
+  const usage: Usage = { promptTokens: prompt.ids.length, completionTokens: 0 };
   const run = new DecodeRun(generator.lm, {
-    promptIds,
+    promptIds: prompt.ids,
     maxNewTokens: resolved.maxNewTokens,
     n: resolved.n,
     sampling: resolved.sampling,
@@ -208,7 +189,7 @@ export async function* generateText(
     const picked = await run.step();
     const deltas: ChoiceDelta[] = [];
     for (const { choice, token } of picked) {
-      totals.completionTokens += 1;
+      usage.completionTokens += 1;
       const decoder = decoders[choice];
       if (!decoder) continue;
       const { text, stopped } = decoder.push(token);
@@ -217,6 +198,31 @@ export async function* generateText(
       const tail = finishReason ? decoder.flush() : "";
       if (text || tail || finishReason) deltas.push({ choice, text: text + tail, finishReason });
     }
-    if (deltas.length > 0) yield deltas;
+    if (deltas.length > 0) yield { deltas, usage: { ...usage } };
   }
+}
+
+export interface Completion {
+  texts: string[];
+  finishReasons: (FinishReason | null)[];
+  usage: Usage;
+}
+
+/** Runs a generation to its end, for responses that are not streamed. */
+export async function completeText(
+  generator: TextGenerator,
+  prompt: Prompt,
+  resolved: ResolvedGeneration,
+): Promise<Completion> {
+  const texts = Array.from({ length: resolved.n }, () => "");
+  const finishReasons: (FinishReason | null)[] = Array.from({ length: resolved.n }, () => null);
+  let usage: Usage = { promptTokens: prompt.ids.length, completionTokens: 0 };
+  for await (const step of generateText(generator, prompt, resolved)) {
+    for (const delta of step.deltas) {
+      texts[delta.choice] += delta.text;
+      if (delta.finishReason) finishReasons[delta.choice] = delta.finishReason;
+    }
+    usage = step.usage;
+  }
+  return { texts, finishReasons, usage };
 }

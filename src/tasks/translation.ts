@@ -1,11 +1,11 @@
 import { ApiError, invalidParam } from "../errors.js";
-import type { Lease } from "../runtime/isolate-cache.js";
-import { findFile, type Manifest, type ManifestFile } from "../runtime/manifest.js";
-import type { ModelRegistry } from "../runtime/registry.js";
-import type { ModelSession } from "../runtime/session.js";
+import { findFile, type Manifest } from "../runtime/manifest.js";
 import { type LanguageTokens, languageTokens, matchLanguage } from "../text/languages.js";
-import { pickOnnx, type TextAssets, textAssets } from "./model-files.js";
-import { countLayers, generateSeq2Seq, type Seq2SeqModel, type Seq2SeqOptions } from "./seq2seq.js";
+import { splitSentences } from "../text/sentences.js";
+import { idList } from "./model-config.js";
+import { pickOnnx } from "./model-files.js";
+import { type Opener, openForTask, type TextAssets, textAssets } from "./open-model.js";
+import { generateSeq2Seq, type Seq2SeqModel, type Seq2SeqOptions, seq2seqModel } from "./seq2seq.js";
 
 export interface Translator {
   manifest: Manifest;
@@ -15,82 +15,39 @@ export interface Translator {
   maxInputTokens: number;
 }
 
-const num = (value: unknown) => (typeof value === "number" ? value : undefined);
-
 /** Opens a translation model: encoder, decoder(s), tokenizer, languages. */
-export async function openTranslator(
-  registry: ModelRegistry,
-  manifest: Manifest,
-  dtype?: string,
-): Promise<Lease<Translator>> {
-  if (manifest.task !== "translation") {
-    throw new ApiError(
-      400,
-      `The model '${manifest.id}' is a ${manifest.task} model, not a translation model.`,
-      "wrong_task",
-      "model",
+export const openTranslator: Opener<Translator> = (registry, manifest, dtype) =>
+  openForTask<Translator>(manifest, ["translation"], "a translation", async (group) => {
+    const encoderFile = pickOnnx(manifest, ["encoder_model"], dtype);
+    const decoderFiles = findFile(manifest, "onnx/decoder_model_merged.onnx")
+      ? [pickOnnx(manifest, ["decoder_model_merged"], dtype)]
+      : [
+          pickOnnx(manifest, ["decoder_model"], dtype),
+          pickOnnx(manifest, ["decoder_with_past_model"], dtype),
+        ];
+    const files = [encoderFile, ...decoderFiles];
+    registry.cache.assertCanFit(
+      `The model '${manifest.id}'`,
+      files.reduce((sum, file) => sum + (file.onnx?.memory_bytes ?? 0), 0),
     );
-  }
-  const encoderFile = pickOnnx(manifest, ["encoder_model"], dtype);
-  const merged = findFile(manifest, "onnx/decoder_model_merged.onnx")
-    ? pickOnnx(manifest, ["decoder_model_merged"], dtype)
-    : undefined;
-  const decoderFiles: ManifestFile[] = merged
-    ? [merged]
-    : [pickOnnx(manifest, ["decoder_model"], dtype), pickOnnx(manifest, ["decoder_with_past_model"], dtype)];
-  const files = [encoderFile, ...decoderFiles];
-  registry.cache.assertCanFit(
-    `The model '${manifest.id}'`,
-    files.reduce((sum, file) => sum + (file.onnx?.memory_bytes ?? 0), 0),
-  );
-
-  const leases: Lease<unknown>[] = [];
-  const release = () => {
-    for (const lease of leases) lease.release();
-  };
-  try {
-    const assets = await textAssets(registry, manifest);
-    leases.push(assets);
-    const sessions: ModelSession[] = [];
-    for (const file of files) {
-      const lease = await registry.session(manifest, file);
-      leases.push(lease);
-      sessions.push(lease.value);
-    }
+    const assets = await group.take(textAssets(registry, manifest));
+    // One at a time: each load holds its file's bytes in JS until ORT has copied them.
+    const sessions = [];
+    for (const file of files) sessions.push(await group.take(registry.session(manifest, file)));
     const [encoder, decoder, decoderWithPast] = sessions;
     if (!encoder || !decoder) throw new ApiError(502, "The translation model is incomplete.", "bad_model");
-    const config = assets.value.config;
-    const heads = num(config.decoder_attention_heads) ?? num(config.num_attention_heads) ?? 1;
-    const dModel = num(config.d_model) ?? num(config.hidden_size) ?? 1;
-    const runtime = await registry.runtime();
-    const tokenizerMax = num(assets.value.tokenizer.config.model_max_length);
+    const tokenizerMax = assets.tokenizer.config.model_max_length;
     return {
-      value: {
-        manifest,
-        assets: assets.value,
-        languages: languageTokens(assets.value.tokenizer),
-        maxInputTokens: Math.min(
-          num(config.max_position_embeddings) ?? 512,
-          tokenizerMax ?? Number.POSITIVE_INFINITY,
-        ),
-        model: {
-          ort: runtime.ort,
-          encoder,
-          decoder,
-          decoderWithPast,
-          layers: countLayers(decoder, decoderWithPast),
-          heads,
-          headDim: dModel / heads,
-        },
-      },
-      hit: leases.every((lease) => lease.hit),
-      release,
+      manifest,
+      assets,
+      languages: languageTokens(assets.tokenizer),
+      maxInputTokens: Math.min(
+        assets.config.contextLength ?? 512,
+        typeof tokenizerMax === "number" ? tokenizerMax : Number.POSITIVE_INFINITY,
+      ),
+      model: seq2seqModel({ encoder, decoder, decoderWithPast }, assets.config),
     };
-  } catch (error) {
-    release();
-    throw error;
-  }
-}
+  });
 
 export interface TranslateRequest {
   texts: string[];
@@ -115,35 +72,8 @@ export interface TranslateResult {
 
 export const MAX_BEAMS = 8;
 
-/**
- * Splits text into sentences, keeping what separates them, so long text is translated as a
- * batch of sentences and joined back with its own spacing and line breaks.
- */
-export function splitSentences(text: string): { sentences: string[]; separators: string[] } {
-  const parts = text.split(/((?<=[.!?])\s+|(?<=[。！？])\s*|\n+\s*)/);
-  const sentences: string[] = [];
-  const separators: string[] = [];
-  let leading = "";
-  for (let i = 0; i < parts.length; i += 2) {
-    const sentence = parts[i] ?? "";
-    const separator = parts[i + 1] ?? "";
-    if (sentence.trim() === "") {
-      leading += sentence + separator;
-      continue;
-    }
-    if (sentences.length === 0) separators.push(leading);
-    else separators[separators.length - 1] += leading;
-    leading = "";
-    sentences.push(sentence);
-    separators.push(separator);
-  }
-  if (sentences.length === 0) return { sentences: [], separators: [text] };
-  separators[separators.length - 1] += leading;
-  return { sentences, separators };
-}
-
 export async function translate(translator: Translator, request: TranslateRequest): Promise<TranslateResult> {
-  const { tokenizer, generationConfig: defaults } = translator.assets;
+  const { tokenizer, generation: defaults } = translator.assets;
   const { prefix, forcedBosId, targetLang } = languageSetup(translator, request);
 
   const split = request.texts.map(splitSentences);
@@ -160,7 +90,7 @@ export async function translate(translator: Translator, request: TranslateReques
     return ids;
   });
 
-  const numBeams = request.numBeams ?? num(defaults.num_beams) ?? 1;
+  const numBeams = request.numBeams ?? defaults.num_beams ?? 1;
   if (numBeams > MAX_BEAMS) throw invalidParam("num_beams", `num_beams is at most ${MAX_BEAMS}.`);
   const numReturn = request.numReturnSequences ?? 1;
   if (numReturn > numBeams) {
@@ -169,7 +99,7 @@ export async function translate(translator: Translator, request: TranslateReques
       `num_return_sequences (${numReturn}) cannot exceed num_beams (${numBeams}).`,
     );
   }
-  const maxLength = num(defaults.max_length) ?? 256;
+  const maxLength = defaults.max_length ?? 256;
   const options = seq2seqOptions(translator, {
     numBeams,
     numReturnSequences: numReturn,
@@ -239,20 +169,19 @@ export function seq2seqOptions(
   translator: Translator,
   chosen: { numBeams: number; numReturnSequences: number; maxNewTokens: number; forcedBosId?: number },
 ): Seq2SeqOptions {
-  const { generationConfig: defaults, config } = translator.assets;
-  const eos = defaults.eos_token_id ?? config.eos_token_id;
-  const padId = num(defaults.pad_token_id) ?? num(config.pad_token_id) ?? 0;
-  const badWords = Array.isArray(defaults.bad_words_ids) ? (defaults.bad_words_ids as number[][]) : [];
+  const { generation: defaults, config } = translator.assets;
+  const eos = defaults.eos_token_id !== undefined ? idList(defaults.eos_token_id) : config.eosIds;
+  const padId = defaults.pad_token_id ?? config.padId ?? 0;
   return {
     ...chosen,
-    lengthPenalty: num(defaults.length_penalty) ?? 1,
+    lengthPenalty: defaults.length_penalty ?? 1,
     earlyStopping: defaults.early_stopping === true,
-    noRepeatNgramSize: num(defaults.no_repeat_ngram_size) ?? 0,
-    decoderStartId: num(defaults.decoder_start_token_id) ?? num(config.decoder_start_token_id) ?? padId,
-    eosIds: new Set([eos].flat().filter((id): id is number => typeof id === "number")),
+    noRepeatNgramSize: defaults.no_repeat_ngram_size ?? 0,
+    decoderStartId: defaults.decoder_start_token_id ?? config.decoderStartId ?? padId,
+    eosIds: new Set(eos),
     padId,
-    forcedBosId: chosen.forcedBosId ?? num(defaults.forced_bos_token_id),
-    forcedEosId: num(defaults.forced_eos_token_id),
-    badWordsIds: badWords,
+    forcedBosId: chosen.forcedBosId ?? defaults.forced_bos_token_id,
+    forcedEosId: defaults.forced_eos_token_id,
+    badWordsIds: defaults.bad_words_ids ?? [],
   };
 }

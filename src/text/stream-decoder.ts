@@ -42,10 +42,6 @@ export class StreamDecoder {
     return this.emitted;
   }
 
-  get tokenCount(): number {
-    return this.ids.length;
-  }
-
   private advanceTo(safe: string): string {
     if (!safe.startsWith(this.emitted) || safe.length <= this.emitted.length) return "";
     const piece = safe.slice(this.emitted.length);
