@@ -59,7 +59,11 @@ export const limitBody: MiddlewareHandler<AppEnv> = (c, next) => {
 };
 
 export const onError: ErrorHandler<AppEnv> = (error, c) => {
-  if (error instanceof ApiError) return c.json(error.toBody(), error.status);
+  if (error instanceof ApiError) {
+    // Server-side failures get one log line; a client's mistakes are the client's to read.
+    if (error.status >= 500) console.error(JSON.stringify({ status: error.status, ...error.toBody().error }));
+    return c.json(error.toBody(), error.status);
+  }
   if (error instanceof HTTPException && error.status < 500) {
     return c.json(new ApiError(400, error.message || "Bad request.", "bad_request").toBody(), 400);
   }

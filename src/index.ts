@@ -2,6 +2,7 @@ import { Hono } from "hono";
 import { timing } from "hono/timing";
 import { type AppEnv, DEFAULT_BUDGET_MB, type Env, positiveNumber } from "./env.js";
 import { limitBody, onError, onNotFound } from "./http.js";
+import { classifyRoute } from "./routes/classify.js";
 import { embeddings } from "./routes/embeddings.js";
 import { health } from "./routes/health.js";
 import { kb } from "./routes/kb.js";
@@ -47,6 +48,7 @@ app.route("/", oip);
 app.route("/", openai);
 app.route("/", translateRoute);
 app.route("/", embeddings);
+app.route("/", classifyRoute);
 app.route("/", kb);
 app.route("/", workersAi);
 

@@ -1,8 +1,14 @@
 import type { Tensor } from "onnxruntime-web/wasm";
 import { ApiError, invalidParam } from "../errors.js";
 import type { TensorInfo } from "../runtime/manifest.js";
-import type { Ort } from "../runtime/ort.js";
-import type { Feeds, ModelSession, Outputs } from "../runtime/session.js";
+import {
+  type Feeds,
+  ModelRunError,
+  type ModelSession,
+  type Outputs,
+  ortMessage,
+} from "../runtime/session.js";
+import { fromHalfBits, toHalfBits } from "../tasks/tensors.js";
 
 /**
  * The Open Inference Protocol (KServe v2) tensor API over any ONNX model: named JSON tensors
@@ -64,11 +70,11 @@ export function describeTensors(infos: readonly TensorInfo[]) {
 }
 
 /** Validates client tensors against the model's inputs and builds ORT feeds. */
-export function buildFeeds(ort: Ort, session: ModelSession, inputs: OipTensor[]): Feeds {
+export function buildFeeds(session: ModelSession, inputs: OipTensor[]): Feeds {
   const feeds: Feeds = {};
   inputs.forEach((input, index) => {
     const param = `inputs[${index}]`;
-    const info = session.inputs.find((candidate) => candidate.name === input.name);
+    const info = session.input(input.name);
     if (!info) {
       throw invalidParam(
         `${param}.name`,
@@ -97,7 +103,7 @@ export function buildFeeds(ort: Ort, session: ModelSession, inputs: OipTensor[])
         "data_length_mismatch",
       );
     }
-    feeds[input.name] = new ort.Tensor(
+    feeds[input.name] = new session.ort.Tensor(
       info.type as never,
       toTyped(flat, info.type, `${param}.data`) as never,
       input.shape,
@@ -112,7 +118,7 @@ export function buildFeeds(ort: Ort, session: ModelSession, inputs: OipTensor[])
 
 export function checkOutputNames(session: ModelSession, names: string[]): void {
   names.forEach((name, index) => {
-    if (!session.outputs.some((info) => info.name === name)) {
+    if (!session.hasOutput(name)) {
       throw invalidParam(
         `outputs[${index}].name`,
         `The model has no output '${name}'. Its outputs are: ${session.outputs.map((o) => o.name).join(", ")}.`,
@@ -133,8 +139,13 @@ export function toOipOutputs(outputs: Outputs): OipTensor[] {
 
 /** ORT's errors for inputs that pass the metadata checks (mismatched dims between inputs, ...). */
 export function rejectedByModel(error: unknown): ApiError {
-  const message = error instanceof Error ? error.message : String(error);
-  return new ApiError(400, `The model rejected the inputs: ${message}`, "inference_failed", "inputs");
+  const cause = error instanceof ModelRunError ? error.cause : error;
+  return new ApiError(
+    400,
+    `The model rejected the inputs: ${ortMessage(cause)}`,
+    "inference_failed",
+    "inputs",
+  );
 }
 
 function checkShape(input: OipTensor, info: TensorInfo, param: string): void {
@@ -248,43 +259,4 @@ function fromTyped(tensor: Tensor): unknown[] {
   if (tensor.type === "bool") return Array.from(data as Uint8Array, (value) => value !== 0);
   if (data instanceof BigInt64Array || data instanceof BigUint64Array) return Array.from(data, Number);
   return Array.from(data as ArrayLike<unknown>);
-}
-
-const halfView = new DataView(new ArrayBuffer(4));
-
-/** IEEE 754 binary16 bits of a number, rounded to nearest even (onnxruntime-web takes FP16 as bits). */
-export function toHalfBits(value: number): number {
-  halfView.setFloat32(0, value);
-  const bits = halfView.getUint32(0);
-  const sign = (bits >>> 16) & 0x8000;
-  const exponent = (bits >>> 23) & 0xff;
-  const mantissa = bits & 0x7fffff;
-  if (exponent === 0xff) return sign | 0x7c00 | (mantissa ? 0x200 : 0);
-  const halfExponent = exponent - 127 + 15;
-  if (halfExponent >= 0x1f) return sign | 0x7c00;
-  if (halfExponent <= 0) {
-    if (halfExponent < -10) return sign;
-    const full = mantissa | 0x800000;
-    const shift = 14 - halfExponent;
-    const rounded = roundShift(full, shift);
-    return sign | rounded;
-  }
-  const rounded = roundShift(mantissa, 13);
-  return sign + ((halfExponent << 10) + rounded);
-}
-
-function roundShift(value: number, shift: number): number {
-  const kept = value >>> shift;
-  const rest = value - kept * 2 ** shift;
-  const half = 2 ** (shift - 1);
-  return rest > half || (rest === half && (kept & 1) === 1) ? kept + 1 : kept;
-}
-
-export function fromHalfBits(bits: number): number {
-  const sign = bits & 0x8000 ? -1 : 1;
-  const exponent = (bits >>> 10) & 0x1f;
-  const mantissa = bits & 0x3ff;
-  if (exponent === 0) return sign * 2 ** -14 * (mantissa / 1024);
-  if (exponent === 0x1f) return mantissa ? Number.NaN : sign * Number.POSITIVE_INFINITY;
-  return sign * 2 ** (exponent - 15) * (1 + mantissa / 1024);
 }

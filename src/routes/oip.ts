@@ -13,7 +13,7 @@ import {
   type OipDatatype,
   rejectedByModel,
   toOipOutputs,
-} from "../tasks/tensor.js";
+} from "./oip-tensors.js";
 
 /** The Open Inference Protocol (KServe v2), as Triton and KServe speak it, for any ONNX model. */
 const inferRequest = z.object({
@@ -77,9 +77,8 @@ async function infer(c: Context<AppEnv>, version: string | undefined) {
   const lease = await registry.session(manifest, file);
   setMetric(c, "load", performance.now() - loadStarted, lease.hit ? "cached" : "loaded from R2");
   try {
-    const runtime = await registry.runtime();
     const session = lease.value;
-    const feeds = buildFeeds(runtime.ort, session, body.inputs);
+    const feeds = buildFeeds(session, body.inputs);
     const requested = body.outputs?.map((output) => output.name);
     if (requested) checkOutputNames(session, requested);
     const { outputs, timing } = await session

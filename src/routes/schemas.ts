@@ -1,10 +1,28 @@
 import { z } from "zod";
-import type { GenerationParams } from "../tasks/text-generation.js";
+import type { GenerationParams, Usage } from "../tasks/text-generation.js";
 
-/** Request fields shared by the OpenAI and Workers AI generation endpoints. */
+/**
+ * Request schemas and limits shared by more than one route (OpenAI, Workers AI, the task
+ * routes). Every limit a request can hit is a constant here or in the route that owns it.
+ */
 export const MAX_CHOICES = 8;
 export const MAX_STOP_STRINGS = 4;
+/** Texts per embedding or classification request, and characters per text. */
+export const MAX_INPUTS = 64;
+export const MAX_INPUT_CHARS = 20_000;
+/** Texts per translation request, and characters per text (split into sentences inside). */
+export const MAX_TEXTS = 64;
+export const MAX_TEXT_CHARS = 4000;
 
+export const modelRef = z.string().min(1).max(200);
+export const encoderText = z.string().max(MAX_INPUT_CHARS);
+export const translationText = z
+  .string()
+  .max(MAX_TEXT_CHARS)
+  .refine((value) => value.trim() !== "", "text must not be empty");
+export const languageCode = z.string().min(2).max(32);
+
+/** Sampling fields shared by the OpenAI and Workers AI generation endpoints. */
 export const samplingFields = {
   max_tokens: z.number().int().min(1).nullish(),
   temperature: z.number().min(0).max(2).nullish(),
@@ -25,7 +43,7 @@ export const samplingFields = {
 
 export const openAiFields = {
   ...samplingFields,
-  model: z.string().min(1).max(200),
+  model: modelRef,
   max_completion_tokens: z.number().int().min(1).nullish(),
   n: z.number().int().min(1).max(MAX_CHOICES).nullish(),
   stop: z
@@ -83,4 +101,13 @@ export function toChatMessages(messages: z.infer<typeof chatMessage>[]) {
     content:
       typeof message.content === "string" ? message.content : message.content.map((p) => p.text).join(""),
   }));
+}
+
+/** OpenAI's usage object. */
+export function usageBody(usage: Usage) {
+  return {
+    prompt_tokens: usage.promptTokens,
+    completion_tokens: usage.completionTokens,
+    total_tokens: usage.promptTokens + usage.completionTokens,
+  };
 }

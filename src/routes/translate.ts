@@ -3,31 +3,26 @@ import { z } from "zod";
 import type { AppEnv } from "../env.js";
 import { ApiError } from "../errors.js";
 import { readJson } from "../http.js";
+import { withLease } from "../runtime/isolate-cache.js";
 import type { Manifest } from "../runtime/manifest.js";
 import type { ModelRegistry } from "../runtime/registry.js";
 import { parseModelRef } from "../tasks/model-files.js";
 import { MAX_BEAMS, openTranslator, translate } from "../tasks/translation.js";
+import { languageCode, MAX_TEXTS, modelRef, translationText, usageBody } from "./schemas.js";
 
-export const MAX_TEXTS = 64;
-export const MAX_TEXT_CHARS = 4000;
-
-const text = z
-  .string()
-  .max(MAX_TEXT_CHARS)
-  .refine((value) => value.trim() !== "", "text must not be empty");
-
+/** /v1/translate: texts into another language, long texts split into sentences and joined back. */
 const translateRequest = z.object({
-  model: z.string().min(1).max(200).optional(),
-  text: z.union([text, z.array(text).min(1).max(MAX_TEXTS)]),
-  source_lang: z.string().min(2).max(32).optional(),
-  target_lang: z.string().min(2).max(32).optional(),
+  model: modelRef.optional(),
+  text: z.union([translationText, z.array(translationText).min(1).max(MAX_TEXTS)]),
+  source_lang: languageCode.optional(),
+  target_lang: languageCode.optional(),
   num_beams: z.number().int().min(1).max(MAX_BEAMS).optional(),
   num_return_sequences: z.number().int().min(1).max(MAX_BEAMS).optional(),
   max_tokens: z.number().int().min(1).max(1024).optional(),
 });
 
 /** The one translation model in the store, when a request names none. */
-export async function defaultTranslationModel(registry: ModelRegistry): Promise<Manifest> {
+async function defaultTranslationModel(registry: ModelRegistry): Promise<Manifest> {
   const translators = (await registry.list()).filter((m) => m.task === "translation");
   const only = translators.length === 1 ? translators[0] : undefined;
   if (!only) {
@@ -46,11 +41,9 @@ export const translateRoute = new Hono<AppEnv>().post("/v1/translate", async (c)
   const body = await readJson(c, translateRequest);
   const ref = body.model ? parseModelRef(body.model) : undefined;
   const manifest = ref ? await registry.manifest(ref.id) : await defaultTranslationModel(registry);
-  const lease = await openTranslator(registry, manifest, ref?.dtype);
-  try {
-    const texts = typeof body.text === "string" ? [body.text] : body.text;
-    const result = await translate(lease.value, {
-      texts,
+  return withLease(openTranslator(registry, manifest, ref?.dtype), async (translator) => {
+    const result = await translate(translator, {
+      texts: typeof body.text === "string" ? [body.text] : body.text,
       sourceLang: body.source_lang,
       targetLang: body.target_lang,
       numBeams: body.num_beams,
@@ -64,13 +57,7 @@ export const translateRoute = new Hono<AppEnv>().post("/v1/translate", async (c)
         ...(t.targetLang ? { target_lang: t.targetLang } : {}),
         ...(t.alternatives ? { alternatives: t.alternatives } : {}),
       })),
-      usage: {
-        prompt_tokens: result.inputTokens,
-        completion_tokens: result.outputTokens,
-        total_tokens: result.inputTokens + result.outputTokens,
-      },
+      usage: usageBody({ promptTokens: result.inputTokens, completionTokens: result.outputTokens }),
     });
-  } finally {
-    lease.release();
-  }
+  });
 });

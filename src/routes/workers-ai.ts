@@ -1,24 +1,26 @@
 import { type Context, Hono } from "hono";
-import { streamSSE } from "hono/streaming";
 import { z } from "zod";
 import type { AppEnv } from "../env.js";
 import { ApiError } from "../errors.js";
 import { readJson } from "../http.js";
+import { withLease } from "../runtime/isolate-cache.js";
 import type { Manifest } from "../runtime/manifest.js";
-import { classify, embed, openEncoder } from "../tasks/encoder.js";
+import { classify, embed, encodeInputs, openEncoder } from "../tasks/encoder.js";
 import { parseModelRef } from "../tasks/model-files.js";
-import {
-  type CompletionTotals,
-  chatPrompt,
-  generateText,
-  openGenerator,
-  resolveGeneration,
-  textPrompt,
-} from "../tasks/text-generation.js";
+import { chatPrompt, type Prompt, type TextGenerator, textPrompt } from "../tasks/text-generation.js";
 import { openTranslator, translate } from "../tasks/translation.js";
-import { MAX_INPUTS, prepareInput } from "./embeddings.js";
-import { chatMessage, generationParams, samplingFields, toChatMessages } from "./schemas.js";
-import { MAX_TEXT_CHARS } from "./translate.js";
+import { serveGeneration } from "./generation.js";
+import {
+  chatMessage,
+  encoderText,
+  generationParams,
+  languageCode,
+  MAX_INPUTS,
+  MAX_TEXT_CHARS,
+  samplingFields,
+  toChatMessages,
+  usageBody,
+} from "./schemas.js";
 
 /**
  * Workers AI's `POST /ai/run/{model}` shapes, so code written for `env.AI.run()` moves over by
@@ -37,13 +39,13 @@ const textGenerationRequest = z
 
 const translationRequest = z.object({
   text: z.string().min(1).max(MAX_TEXT_CHARS),
-  source_lang: z.string().min(2).max(32).optional(),
-  target_lang: z.string().min(2).max(32).optional(),
+  source_lang: languageCode.optional(),
+  target_lang: languageCode.optional(),
 });
 
-const encoderText = z.string().min(1).max(20_000);
+const workersAiText = encoderText.min(1);
 const encoderRequest = z.object({
-  text: z.union([encoderText, z.array(encoderText).min(1).max(MAX_INPUTS)]),
+  text: z.union([workersAiText, z.array(workersAiText).min(1).max(MAX_INPUTS)]),
 });
 
 type Handler = (c: Context<AppEnv>, manifest: Manifest, dtype: string | undefined) => Promise<Response>;
@@ -52,40 +54,30 @@ const handlers: Record<string, Handler> = {
   "text-generation": textGeneration,
   translation: async (c, manifest, dtype) => {
     const body = await readJson(c, translationRequest);
-    const registry = c.get("registry");
-    const lease = await openTranslator(registry, manifest, dtype);
-    try {
-      const result = await translate(lease.value, {
+    return withLease(openTranslator(c.get("registry"), manifest, dtype), async (translator) => {
+      const result = await translate(translator, {
         texts: [body.text],
         sourceLang: body.source_lang,
         targetLang: body.target_lang,
       });
       return c.json({ translated_text: result.translations[0]?.text ?? "" });
-    } finally {
-      lease.release();
-    }
+    });
   },
   "feature-extraction": async (c, manifest, dtype) => {
     const body = await readJson(c, encoderRequest);
-    const lease = await openEncoder(c.get("registry"), manifest, dtype);
-    try {
-      const batch = prepareInput(lease.value, body.text, true);
-      const vectors = (await embed(lease.value, batch.ids)).map((perInput) => Array.from(perInput[0] ?? []));
+    return withLease(openEncoder(c.get("registry"), manifest, dtype), async (encoder) => {
+      const batch = encodeInputs(encoder, body.text, true);
+      const vectors = (await embed(encoder, batch.ids)).map((perInput) => Array.from(perInput[0] ?? []));
       return c.json({ shape: [vectors.length, vectors[0]?.length ?? 0], data: vectors });
-    } finally {
-      lease.release();
-    }
+    });
   },
   "text-classification": async (c, manifest, dtype) => {
     const body = await readJson(c, encoderRequest);
-    const lease = await openEncoder(c.get("registry"), manifest, dtype);
-    try {
-      const batch = prepareInput(lease.value, body.text, true);
-      const results = await classify(lease.value, batch.ids, lease.value.labels.length);
+    return withLease(openEncoder(c.get("registry"), manifest, dtype), async (encoder) => {
+      const batch = encodeInputs(encoder, body.text, true);
+      const results = await classify(encoder, batch.ids, encoder.assets.config.labels.length);
       return c.json(typeof body.text === "string" ? (results[0] ?? []) : results);
-    } finally {
-      lease.release();
-    }
+    });
   },
 };
 
@@ -110,48 +102,27 @@ async function textGeneration(
   manifest: Manifest,
   dtype: string | undefined,
 ): Promise<Response> {
-  const registry = c.get("registry");
   const body = await readJson(c, textGenerationRequest);
-  const lease = await openGenerator(registry, manifest, dtype);
-  let streaming = false;
-  try {
-    const promptIds = body.messages
-      ? chatPrompt(lease.value, toChatMessages(body.messages))
-      : textPrompt(lease.value, body.prompt ?? "");
-    const resolved = resolveGeneration(lease.value, promptIds.length, {
-      ...generationParams(body),
-      maxTokens: body.max_tokens ?? 256,
-    });
-    const totals: CompletionTotals = { promptTokens: 0, completionTokens: 0 };
-    if (body.stream) {
-      streaming = true;
-      return streamSSE(c, async (stream) => {
-        const abort = new AbortController();
-        stream.onAbort(() => abort.abort());
-        try {
-          for await (const deltas of generateText(lease.value, promptIds, resolved, totals, abort.signal)) {
-            const text = deltas.map((delta) => delta.text).join("");
-            if (text) await stream.writeSSE({ data: JSON.stringify({ response: text }) });
-          }
-          if (!abort.signal.aborted) await stream.writeSSE({ data: "[DONE]" });
-        } finally {
-          lease.release();
+  const prompt = (generator: TextGenerator): Prompt =>
+    body.messages
+      ? { ids: chatPrompt(generator, toChatMessages(body.messages)), param: "messages" }
+      : { ids: textPrompt(generator, body.prompt ?? ""), param: "prompt" };
+  const params = { ...generationParams(body), maxTokens: body.max_tokens ?? 256 };
+  return serveGeneration(
+    c,
+    { manifest, dtype, prompt, params, stream: body.stream === true },
+    {
+      complete: (_run, completion) => ({
+        response: completion.texts.join(""),
+        usage: usageBody(completion.usage),
+      }),
+      async *stream(_run, steps, signal) {
+        for await (const step of steps) {
+          const text = step.deltas.map((delta) => delta.text).join("");
+          if (text) yield JSON.stringify({ response: text });
         }
-      });
-    }
-    let response = "";
-    for await (const deltas of generateText(lease.value, promptIds, resolved, totals)) {
-      response += deltas.map((delta) => delta.text).join("");
-    }
-    return c.json({
-      response,
-      usage: {
-        prompt_tokens: totals.promptTokens,
-        completion_tokens: totals.completionTokens,
-        total_tokens: totals.promptTokens + totals.completionTokens,
+        if (!signal.aborted) yield "[DONE]";
       },
-    });
-  } finally {
-    if (!streaming) lease.release();
-  }
+    },
+  );
 }

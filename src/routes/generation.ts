@@ -1,0 +1,68 @@
+import type { Context } from "hono";
+import type { AppEnv } from "../env.js";
+import type { Manifest } from "../runtime/manifest.js";
+import {
+  type Completion,
+  completeText,
+  type GenerationParams,
+  type GenerationStep,
+  generateText,
+  openGenerator,
+  type Prompt,
+  type ResolvedGeneration,
+  resolveGeneration,
+  type TextGenerator,
+} from "../tasks/text-generation.js";
+import { streamEvents } from "./sse.js";
+
+/** One text generation, as a route asks for it; the route only decides the response's shape. */
+export interface GenerationRequest {
+  manifest: Manifest;
+  dtype?: string;
+  prompt: (generator: TextGenerator) => Prompt;
+  params: GenerationParams;
+  stream: boolean;
+}
+
+export interface GenerationRun {
+  generator: TextGenerator;
+  prompt: Prompt;
+  resolved: ResolvedGeneration;
+}
+
+export interface GenerationShape {
+  /** The JSON body of a response that is not streamed. */
+  complete(run: GenerationRun, completion: Completion): unknown;
+  /** The SSE data lines of a streamed response. */
+  stream(
+    run: GenerationRun,
+    steps: AsyncIterable<GenerationStep>,
+    signal: AbortSignal,
+  ): AsyncGenerator<string>;
+}
+
+/**
+ * Opens the model, builds and checks the prompt, then answers in full or as a stream. The model's
+ * lease is released when the response is complete, or handed to the stream, which releases it.
+ */
+export async function serveGeneration(
+  c: Context<AppEnv>,
+  request: GenerationRequest,
+  shape: GenerationShape,
+): Promise<Response> {
+  const lease = await openGenerator(c.get("registry"), request.manifest, request.dtype);
+  let handedOver = false;
+  try {
+    const generator = lease.value;
+    const prompt = request.prompt(generator);
+    const run = { generator, prompt, resolved: resolveGeneration(generator, prompt, request.params) };
+    if (!request.stream)
+      return c.json(shape.complete(run, await completeText(generator, prompt, run.resolved)));
+    handedOver = true;
+    return streamEvents(c, lease, (signal) =>
+      shape.stream(run, generateText(generator, prompt, run.resolved, signal), signal),
+    );
+  } finally {
+    if (!handedOver) lease.release();
+  }
+}
