@@ -1,13 +1,15 @@
 import { createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { nodeRegistry } from "../cli/lib/engine.js";
-import { MemoryStore } from "../cli/lib/memory-store.js";
 import { loadTransformers, wasmOptions } from "../cli/lib/transformers.js";
+import { nodeRegistry } from "../host/engine.js";
+import { MemoryStore } from "../host/memory-store.js";
+import { MODELS_DIR } from "../host/paths.js";
+import { startWorker } from "../host/worker.js";
 import type { Feeds } from "../src/runtime/session.js";
 import { embed, openEncoder, tokenize } from "../src/tasks/encoder.js";
 import { type KbManifest, kbKey, quantizeRows, search } from "../src/tasks/knowledge-base.js";
-import { MODELS_DIR, startWorker } from "../test/helpers/worker.js";
+import { paddedBatch } from "../src/tasks/tensors.js";
 import { ms, percentile, ratio, table, timeInterleaved, timeIt } from "./stats.js";
 
 /**
@@ -63,26 +65,18 @@ export async function benchEmbeddings(only?: string[]): Promise<string> {
           const pretokenised = Array.from({ length: rounds }, (_, round) =>
             tokenize(encoder.value, pick(round, size), true),
           );
-          const { ort } = encoder.value;
+          const { session } = encoder.value;
           const bareRun = async (round: number) => {
-            const ids = pretokenised[round]?.ids ?? [];
-            const length = Math.max(...ids.map((row) => row.length));
-            const flat = new BigInt64Array(size * length);
-            const mask = new BigInt64Array(size * length);
-            ids.forEach((row, r) => {
-              row.forEach((token, i) => {
-                flat[r * length + i] = BigInt(token);
-                mask[r * length + i] = 1n;
-              });
-            });
-            const feeds: Feeds = {
-              input_ids: new ort.Tensor("int64", flat, [size, length]),
-              attention_mask: new ort.Tensor("int64", mask, [size, length]),
-            };
-            if (encoder.value.session.hasInput("token_type_ids")) {
-              feeds.token_type_ids = new ort.Tensor("int64", new BigInt64Array(flat.length), [size, length]);
+            const padded = paddedBatch(session.ort, pretokenised[round]?.ids ?? [], encoder.value.padId);
+            const feeds: Feeds = { input_ids: padded.ids, attention_mask: padded.mask };
+            if (session.hasInput("token_type_ids")) {
+              feeds.token_type_ids = new session.ort.Tensor(
+                "int64",
+                new BigInt64Array(padded.maskData.length),
+                [size, padded.length],
+              );
             }
-            return encoder.value.session.run(feeds);
+            return session.run(feeds);
           };
           const times = await timeInterleaved(
             rounds,

@@ -1,9 +1,10 @@
 import { readdir } from "node:fs/promises";
 import { join } from "node:path";
-import { MemoryStore } from "../cli/lib/memory-store.js";
+import { MemoryStore } from "../host/memory-store.js";
+import { MODELS_DIR } from "../host/paths.js";
+import { startWorker, type TestWorker } from "../host/worker.js";
 import { type Manifest, modelKey, onnxFiles, variantName } from "../src/runtime/manifest.js";
 import { startOrtInNode } from "../src/runtime/ort-node.js";
-import { MODELS_DIR, startWorker, type TestWorker } from "../test/helpers/worker.js";
 import { copyModel } from "./setup.js";
 import { mb, ms, percentile, ratio, table, timeIt } from "./stats.js";
 import { syntheticTensors, toFeeds } from "./synthetic-inputs.js";

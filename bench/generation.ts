@@ -1,10 +1,11 @@
 import type { Tensor } from "onnxruntime-web/wasm";
 import { loadTransformers, wasmOptions } from "../cli/lib/transformers.js";
+import { MODELS_DIR } from "../host/paths.js";
 import type { Feeds } from "../src/runtime/session.js";
 import { type CausalLM, generateIds } from "../src/tasks/causal-lm.js";
 import { GREEDY } from "../src/tasks/sampling.js";
+import { emptyCache } from "../src/tasks/tensors.js";
 import { chatPrompt, openGenerator } from "../src/tasks/text-generation.js";
-import { MODELS_DIR } from "../test/helpers/worker.js";
 import { prepareModel } from "./setup.js";
 import { ms, percentile, ratio, table, timeIt } from "./stats.js";
 
@@ -37,11 +38,12 @@ function summary(speed: Speed) {
 
 /** Bare loop: feeds built by hand, argmax in a plain loop, nothing else. */
 async function bareLoop(lm: CausalLM, prompt: number[], newTokens: number) {
-  const { ort, session, layout } = lm;
+  const { session, layout } = lm;
+  const { ort } = session;
   let past: Feeds = {};
   for (const layer of layout.past) {
     for (const name of [layer.key, layer.value]) {
-      past[name] = new ort.Tensor("float32", new Float32Array(0), [1, layout.kvHeads, 0, layout.headDim]);
+      past[name] = emptyCache(ort, layout.kvType, 1, layout.kvHeads, layout.headDim);
     }
   }
   let tokens = prompt;

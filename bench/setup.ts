@@ -1,7 +1,8 @@
 import { join } from "node:path";
-import { nodeRegistry } from "../cli/lib/engine.js";
-import { MemoryStore } from "../cli/lib/memory-store.js";
-import { MODELS_DIR, startWorker, type TestWorker } from "../test/helpers/worker.js";
+import { nodeRegistry } from "../host/engine.js";
+import { MemoryStore } from "../host/memory-store.js";
+import { MODELS_DIR } from "../host/paths.js";
+import { startWorker, type TestWorker } from "../host/worker.js";
 
 /** Copies a model already pushed to a memory store (manifest included) into a worker's bucket. */
 export async function copyModel(store: MemoryStore, worker: TestWorker): Promise<void> {

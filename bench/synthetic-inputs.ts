@@ -1,7 +1,7 @@
+import { type OipTensor, oipDatatype } from "../src/routes/oip-tensors.js";
 import type { TensorInfo } from "../src/runtime/manifest.js";
 import type { Ort } from "../src/runtime/ort.js";
 import type { Feeds } from "../src/runtime/session.js";
-import { type OipTensor, oipDatatype } from "../src/tasks/tensor.js";
 
 /**
  * Plausible inputs for any ONNX model from its metadata alone: batch 1, sequences of 16, empty

@@ -2,10 +2,11 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Tensor } from "onnxruntime-web/wasm";
 import { loadTransformers, wasmOptions } from "../cli/lib/transformers.js";
+import { MODELS_DIR } from "../host/paths.js";
 import type { Feeds } from "../src/runtime/session.js";
 import { generateSeq2Seq } from "../src/tasks/seq2seq.js";
+import { emptyCache } from "../src/tasks/tensors.js";
 import { openTranslator, seq2seqOptions, type Translator } from "../src/tasks/translation.js";
-import { MODELS_DIR } from "../test/helpers/worker.js";
 import { prepareModel } from "./setup.js";
 import { ms, percentile, ratio, table, timeInterleaved } from "./stats.js";
 
@@ -30,7 +31,8 @@ async function bareGreedy(
   start: number,
   eos: Set<number>,
 ) {
-  const { ort, encoder, decoder, layers, heads, headDim } = translator.model;
+  const { encoder, decoder, layout } = translator.model;
+  const { ort } = encoder;
   const shape = [1, ids.length];
   const mask = new ort.Tensor("int64", new BigInt64Array(ids.length).fill(1n), shape);
   const encoded = await encoder.run({
@@ -38,15 +40,16 @@ async function bareGreedy(
     attention_mask: mask,
   });
   let past: Feeds = {};
-  for (let layer = 0; layer < layers; layer++) {
+  for (let layer = 0; layer < layout.layers; layer++) {
     for (const side of ["decoder", "encoder"]) {
       for (const kind of ["key", "value"]) {
-        past[`past_key_values.${layer}.${side}.${kind}`] = new ort.Tensor("float32", new Float32Array(0), [
+        past[`past_key_values.${layer}.${side}.${kind}`] = emptyCache(
+          ort,
+          layout.cacheType,
           1,
-          heads,
-          0,
-          headDim,
-        ]);
+          layout.heads,
+          layout.headDim,
+        );
       }
     }
   }

@@ -1,11 +1,11 @@
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { nodeRegistry } from "../host/engine.js";
+import { MemoryStore } from "../host/memory-store.js";
 import { embed, l2Normalize, openEncoder, tokenize } from "../src/tasks/encoder.js";
 import { openKnowledgeBase, search } from "../src/tasks/knowledge-base.js";
-import { nodeRegistry } from "./lib/engine.js";
 import { parseEntries, pushKnowledgeBase } from "./lib/kb.js";
-import { MemoryStore } from "./lib/memory-store.js";
 
 /**
  * `npm run kb:eval`: paraphrase retrieval on a knowledge base. Each held-out question

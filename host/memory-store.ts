@@ -1,6 +1,6 @@
-import type { ListOptions, ListResult, ObjectStore, StoredObject } from "../../src/runtime/store.js";
-import { pushModel } from "./push.js";
-import type { Target } from "./targets.js";
+import { pushModel } from "../cli/lib/push.js";
+import type { Target } from "../cli/lib/targets.js";
+import type { ListOptions, ListResult, ObjectStore, StoredObject } from "../src/runtime/store.js";
 
 /**
  * An in-memory bucket for running the engine under plain Node (tests of the engine, benchmarks).

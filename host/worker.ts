@@ -2,8 +2,9 @@ import { mkdtemp, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Miniflare } from "miniflare";
-import { pushModel } from "../../cli/lib/push.js";
-import { r2Target, type Target } from "../../cli/lib/targets.js";
+import { pushModel } from "../cli/lib/push.js";
+import { r2Target, type Target } from "../cli/lib/targets.js";
+import { DIST_DIR } from "./paths.js";
 
 /**
  * The built worker (dist/, from `npm run build`) in real workerd through Miniflare, with a real
@@ -24,7 +25,7 @@ export interface WorkerOptions {
 }
 
 export async function startWorker(options: WorkerOptions = {}): Promise<TestWorker> {
-  const dist = join(import.meta.dirname, "..", "..", "dist");
+  const dist = DIST_DIR;
   const wasm = (await readdir(dist)).filter((name) => name.endsWith(".wasm"));
   const persist = await mkdtemp(join(tmpdir(), "edge-r2-"));
   const mf = new Miniflare({
@@ -64,5 +65,3 @@ export async function startWorker(options: WorkerOptions = {}): Promise<TestWork
     },
   };
 }
-
-export const MODELS_DIR = join(import.meta.dirname, "..", "..", "models");

@@ -1,10 +1,10 @@
 import { createHash } from "node:crypto";
+import { nodeRegistry } from "../../host/engine.js";
+import { MemoryStore } from "../../host/memory-store.js";
 import { MANIFEST_FILE, manifestSchema, modelKey } from "../../src/runtime/manifest.js";
 import { embed, openEncoder, tokenize } from "../../src/tasks/encoder.js";
 import { type KbEntry, type KbManifest, kbKey, quantizeRows } from "../../src/tasks/knowledge-base.js";
 import { parseModelRef } from "../../src/tasks/model-files.js";
-import { nodeRegistry } from "./engine.js";
-import { MemoryStore } from "./memory-store.js";
 import { Progress } from "./progress.js";
 import type { Target } from "./targets.js";
 

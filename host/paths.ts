@@ -1,0 +1,5 @@
+import { join } from "node:path";
+
+/** The checkout's bundled model folders and the built worker, wherever the caller runs from. */
+export const MODELS_DIR = join(import.meta.dirname, "..", "models");
+export const DIST_DIR = join(import.meta.dirname, "..", "dist");
