@@ -3,9 +3,10 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { parseEntries, pushKnowledgeBase } from "../cli/lib/kb.js";
+import { MODELS_DIR } from "../host/paths.js";
+import { startWorker, type TestWorker } from "../host/worker.js";
 import { cosine, expectError } from "./helpers/assertions.js";
 import { readJsonl, readRecipeJson, recipeFile } from "./helpers/recipes.js";
-import { MODELS_DIR, startWorker, type TestWorker } from "./helpers/worker.js";
 
 type Dtype = "fp32" | "int8";
 interface Golden {
@@ -29,6 +30,9 @@ interface KbMetrics {
 
 const KB_DIR = join(MODELS_DIR, "..", "kb");
 const golden = await readRecipeJson<Golden>("intent-bert", "golden.json");
+const { id2label } = JSON.parse(await readFile(join(MODELS_DIR, "intent-bert", "config.json"), "utf8")) as {
+  id2label: Record<string, string>;
+};
 const metrics = await readRecipeJson<Metrics>("intent-bert", "metrics.json");
 const heldout = await readJsonl<Heldout>(recipeFile("intent-bert", "heldout.jsonl"));
 const kbQueries = await readJsonl<{ query: string; topic: string; lang: "en" | "zh" }>(
@@ -67,12 +71,19 @@ describe("intent-bert through the worker: classification, embeddings, knowledge 
       const classified = (await (await worker.post("/v1/classify", { model, input: texts })).json()) as {
         data: { labels: { label: string; score: number }[] }[];
       };
-      const labels = (await (await worker.fetch("/v1/models/intent-bert")).json()) as unknown;
-      assert.ok(labels);
       classified.data.forEach((item, index) => {
         const expected = softmax(golden[dtype].logits[index] ?? []);
         const best = Math.max(...expected);
         assert.ok(Math.abs((item.labels[0]?.score ?? 0) - best) < 1e-4, `input ${index}: top score`);
+        const expectedOrder = expected
+          .map((score, id) => ({ score, label: id2label[String(id)] }))
+          .sort((a, b) => b.score - a.score)
+          .map((entry) => entry.label);
+        assert.deepEqual(
+          item.labels.map((l) => l.label),
+          expectedOrder,
+          `input ${index}: labels named by config.json's id2label, in score order`,
+        );
         const scores = item.labels.map((l) => l.score);
         assert.deepEqual(
           scores,

@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { promisify } from "node:util";
-import { MODELS_DIR } from "./helpers/worker.js";
+import { MODELS_DIR } from "../host/paths.js";
 
 const run = promisify(execFile);
 const ROOT = join(import.meta.dirname, "..");

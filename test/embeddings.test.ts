@@ -3,9 +3,10 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import OpenAI from "openai";
+import { MODELS_DIR } from "../host/paths.js";
+import { startWorker, type TestWorker } from "../host/worker.js";
 import { cosine, expectError } from "./helpers/assertions.js";
 import { readRecipeJson, recipeFile } from "./helpers/recipes.js";
-import { MODELS_DIR, startWorker, type TestWorker } from "./helpers/worker.js";
 
 interface GloveGolden {
   inputs: { text: string; input_ids: number[] }[];

@@ -2,7 +2,8 @@ import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { MODELS_DIR, startWorker, type TestWorker } from "./helpers/worker.js";
+import { MODELS_DIR } from "../host/paths.js";
+import { startWorker, type TestWorker } from "../host/worker.js";
 
 interface Golden {
   input: { name: string; shape: number[]; data: number[][] };

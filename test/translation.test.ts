@@ -3,14 +3,14 @@ import { cp, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
+import { engineWith, engineWithFolder } from "../host/engine.js";
+import { MODELS_DIR } from "../host/paths.js";
+import { startWorker, type TestWorker } from "../host/worker.js";
 import type { ModelRegistry } from "../src/runtime/registry.js";
 import { generateSeq2Seq } from "../src/tasks/seq2seq.js";
 import { openTranslator, seq2seqOptions } from "../src/tasks/translation.js";
 import { expectError } from "./helpers/assertions.js";
-import { chrF } from "./helpers/chrf.js";
-import { engineWith, engineWithFolder } from "./helpers/engine.js";
 import { readJsonl, readRecipeJson, recipeFile } from "./helpers/recipes.js";
-import { MODELS_DIR, startWorker, type TestWorker } from "./helpers/worker.js";
 
 type Dtype = "fp32" | "int8";
 interface Case {
@@ -30,16 +30,9 @@ interface Heldout {
   target_lang: string;
   reference: string;
 }
-type Results = Record<Dtype, Record<string, { exact_match: number; chrf: number }>>;
-interface Metrics {
-  results: Results;
-  novel_frames: { results: Results };
-}
 
 const golden = await readRecipeJson<Golden>("phrase-translator", "golden.json");
-const metrics = await readRecipeJson<Metrics>("phrase-translator", "metrics.json");
 const heldout = await readJsonl<Heldout>(recipeFile("phrase-translator", "heldout.jsonl"));
-const novel = await readJsonl<Heldout>(recipeFile("phrase-translator", "novel.jsonl"));
 /** Sources carry the language token as the model reads it; the API takes it as target_lang. */
 const plain = (source: string) => source.replace(/^>>\w+<<\s*/, "");
 const withStart = (ids: number[]) => [golden.special_tokens.decoder_start, ...ids];
@@ -154,46 +147,6 @@ describe("translation through the worker", () => {
     };
   };
 
-  const splits = [
-    { name: "held-out split", rows: heldout, card: metrics.results },
-    { name: "novel-frame split", rows: novel, card: metrics.novel_frames.results },
-  ];
-  for (const dtype of ["int8", "fp32"] as Dtype[]) {
-    test(`${dtype}: the held-out and novel-frame splits reproduce the model card's exact match and chrF`, async () => {
-      const model = dtype === "fp32" ? "phrase-translator:fp32" : "phrase-translator";
-      for (const split of splits) {
-        for (const lang of Object.keys(split.card[dtype]).filter((key) => key.length === 3)) {
-          const rows = split.rows.filter((row) => row.target_lang === lang);
-          const outputs: string[] = [];
-          for (let start = 0; start < rows.length; start += 64) {
-            const slice = rows.slice(start, start + 64);
-            const result = await translate({
-              model,
-              text: slice.map((row) => plain(row.source)),
-              target_lang: lang,
-            });
-            outputs.push(...result.translations.map((t) => t.text));
-          }
-          const exact = (100 * outputs.filter((text, i) => text === rows[i]?.reference).length) / rows.length;
-          const score = chrF(
-            outputs,
-            rows.map((row) => row.reference),
-          );
-          const card = split.card[dtype][lang];
-          const where = `${split.name} ${lang}`;
-          assert.ok(
-            Math.abs(exact - (card?.exact_match ?? -1)) < 0.01,
-            `${where} exact ${exact} vs card ${card?.exact_match}`,
-          );
-          assert.ok(
-            Math.abs(score - (card?.chrf ?? -1)) < 0.01,
-            `${where} chrF ${score} vs card ${card?.chrf}`,
-          );
-        }
-      }
-    });
-  }
-
   test("greedy equals the golden text, beams of 1 equal greedy, alternatives come in score order", async () => {
     for (const c of golden.cases.slice(0, 4)) {
       const body = { text: plain(c.source), target_lang: c.target_lang };
@@ -244,7 +197,7 @@ describe("translation through the worker", () => {
       "unsupported language",
       { text: "2 days", target_lang: "klingon" },
       { code: "unsupported_language", param: "target_lang" },
-      /zho.*deu.*fra|deu.*fra.*zho|fra.*zho|zho/,
+      /Supported: (?=[^.]*deu)(?=[^.]*fra)(?=[^.]*zho)/,
     ],
     ["missing target language", { text: "2 days" }, { code: "missing_target_lang", param: "target_lang" }],
     ["empty text", { text: "  ", target_lang: "de" }, { param: "text" }],

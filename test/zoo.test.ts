@@ -3,9 +3,9 @@ import { createHash } from "node:crypto";
 import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, test } from "node:test";
-import { MemoryStore } from "../cli/lib/memory-store.js";
+import { MemoryStore } from "../host/memory-store.js";
+import { MODELS_DIR } from "../host/paths.js";
 import { type Manifest, modelKey, type TensorInfo } from "../src/runtime/manifest.js";
-import { MODELS_DIR } from "./helpers/worker.js";
 
 /**
  * Every bundled model folder: its manifest, files and checksums agree, it has the files its task

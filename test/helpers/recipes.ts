@@ -1,6 +1,6 @@
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { MODELS_DIR } from "./worker.js";
+import { MODELS_DIR } from "../../host/paths.js";
 
 /** A file a recipe wrote for the tests: golden outputs, held-out splits, metrics. */
 export const recipeFile = (recipe: string, file: string) => join(MODELS_DIR, "recipes", recipe, file);

@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { GREEDY, nextToken, type SamplingParams, seededRandom } from "../src/tasks/sampling.js";
-import { StreamDecoder } from "../src/text/stream-decoder.js";
-import { byteTokenizer } from "./helpers/byte-tokenizer.js";
+import { GREEDY, nextToken, type SamplingParams, seededRandom } from "../../src/tasks/sampling.js";
+import { StreamDecoder } from "../../src/text/stream-decoder.js";
+import { byteTokenizer } from "../helpers/byte-tokenizer.js";
 
 const tokenizer = byteTokenizer();
 

@@ -1,0 +1,82 @@
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import * as ort from "onnxruntime-web/wasm";
+import {
+  emptyCache,
+  fromHalfBits,
+  lastLogits,
+  paddedBatch,
+  reorderRows,
+  repeatRows,
+  toHalfBits,
+} from "../../src/tasks/tensors.js";
+
+describe("half floats", () => {
+  for (const [value, bits] of [
+    [1, 0x3c00],
+    [-2, 0xc000],
+    [65504, 0x7bff],
+    [2 ** -14, 0x0400],
+    [2 ** -24, 0x0001],
+    [0.1, 0x2e66],
+    [Number.POSITIVE_INFINITY, 0x7c00],
+    [1e6, 0x7c00],
+    [2 ** -26, 0x0000],
+  ] as const) {
+    test(`${value} is 0x${bits.toString(16)}`, () => {
+      assert.equal(toHalfBits(value), bits);
+    });
+  }
+
+  test("ties round to even, and every finite half survives a round trip", () => {
+    assert.equal(toHalfBits(1 + 2 ** -11), 0x3c00, "halfway between 1 and the next half rounds down to even");
+    assert.equal(toHalfBits(1 + 3 * 2 ** -11), 0x3c02, "halfway above an odd mantissa rounds up");
+    for (let bits = 0; bits < 0x7c00; bits++) assert.equal(toHalfBits(fromHalfBits(bits)), bits);
+    assert.ok(Number.isNaN(fromHalfBits(toHalfBits(Number.NaN))));
+  });
+});
+
+describe("tensor helpers", () => {
+  test("padded batches are right-padded with the pad id and masked", () => {
+    const batch = paddedBatch(ort, [[5, 6, 7], [8]], 1);
+    assert.deepEqual(batch.ids.dims, [2, 3]);
+    assert.deepEqual(Array.from(batch.ids.data as BigInt64Array, Number), [5, 6, 7, 8, 1, 1]);
+    assert.deepEqual(Array.from(batch.maskData, Number), [1, 1, 1, 1, 0, 0]);
+  });
+
+  test("rows repeat in place and reorder by source, for float32 and float16 caches", () => {
+    for (const [type, data] of [
+      ["float32", Float32Array.from([1, 2, 3, 4])],
+      ["float16", Uint16Array.from([1, 2, 3, 4])],
+    ] as const) {
+      const tensor = new ort.Tensor(type, data, [2, 1, 1, 2]);
+      const repeated = repeatRows(ort, tensor, 2);
+      assert.equal(repeated.type, type);
+      assert.deepEqual(repeated.dims, [4, 1, 1, 2]);
+      assert.deepEqual(Array.from(repeated.data as ArrayLike<number>), [1, 2, 1, 2, 3, 4, 3, 4]);
+      const reordered = reorderRows(ort, repeated, [2, 2, 0]);
+      assert.deepEqual(reordered.dims, [3, 1, 1, 2]);
+      assert.deepEqual(Array.from(reordered.data as ArrayLike<number>), [3, 4, 3, 4, 1, 2]);
+      assert.equal(reorderRows(ort, tensor, [0, 1]), tensor, "the identity is not copied");
+    }
+  });
+
+  test("last-position logits per row, float16 converted to float32", () => {
+    const logits = new ort.Tensor("float32", Float32Array.from([0, 0, 1, 2, 0, 0, 3, 4]), [2, 2, 2]);
+    assert.deepEqual(
+      lastLogits(logits).map((row) => Array.from(row)),
+      [
+        [1, 2],
+        [3, 4],
+      ],
+    );
+    const half = new ort.Tensor("float16", Uint16Array.from([0x3c00, 0xc000]), [1, 1, 2]);
+    assert.deepEqual(Array.from(lastLogits(half)[0] ?? []), [1, -2]);
+  });
+
+  test("empty caches have the cache's dtype and no positions", () => {
+    const cache = emptyCache(ort, "float16", 3, 4, 8);
+    assert.equal(cache.type, "float16");
+    assert.deepEqual(cache.dims, [3, 4, 0, 8]);
+  });
+});
