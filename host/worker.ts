@@ -35,6 +35,7 @@ export async function startWorker(options: WorkerOptions = {}): Promise<TestWork
       ...wasm.map((name) => ({ type: "CompiledWasm" as const, path: join(dist, name) })),
     ],
     compatibilityDate: "2026-04-26",
+    compatibilityFlags: ["enable_request_signal"],
     r2Buckets: { MODELS: "edge-inference-models" },
     r2Persist: persist,
     bindings: {

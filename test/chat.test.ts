@@ -283,52 +283,57 @@ describe("chat through the worker with the official openai client", () => {
     assert.equal(b, zh.int8.greedy_text);
   });
 
+  /** The shop-assistant leases in use, and the runs of its int8 session, from /v1/stats. */
+  const shopModel = async () => {
+    const stats = (await (await worker.fetch("/v1/stats")).json()) as {
+      sessions: { key: string; runs: number }[];
+      cache: { entries: { key: string; in_use: number }[] };
+    };
+    return {
+      runs: stats.sessions.find((s) => s.key.startsWith("shop-assistant/onnx/model_quantized"))?.runs ?? 0,
+      inUse: stats.cache.entries
+        .filter((e) => e.key.startsWith("shop-assistant/"))
+        .reduce((n, e) => n + e.in_use, 0),
+    };
+  };
+  /** Each stats request is the wait: the isolate answers it between generation steps. */
+  const untilReleased = async () => {
+    let state = await shopModel();
+    for (let attempt = 0; attempt < 1000 && state.inUse > 0; attempt++) state = await shopModel();
+    return state;
+  };
+  const longRequest = (fields: Record<string, unknown>) =>
+    JSON.stringify({
+      ...fields,
+      max_tokens: 400,
+      logit_bias: Object.fromEntries(eosIds.map((id) => [String(id), -100])),
+    });
+
   const streamingRoutes: [string, string, Record<string, unknown>][] = [
     ["/v1/chat/completions", "/v1/chat/completions", { model: "shop-assistant" }],
     ["/v1/completions", "/v1/completions", { model: "shop-assistant" }],
     ["Workers AI", "/ai/run/shop-assistant", {}],
   ];
   for (const [name, path, fields] of streamingRoutes) {
-    test(`${name}: a client that disconnects stops the generation and releases the model`, async () => {
+    test(`${name}: a client that disconnects from a stream stops the generation and releases the model`, async () => {
       assert.ok(en);
-      const model = async () => {
-        const stats = (await (await worker.fetch("/v1/stats")).json()) as {
-          sessions: { key: string; runs: number }[];
-          cache: { entries: { key: string; in_use: number }[] };
-        };
-        const key = (k: string) => k.startsWith("shop-assistant/onnx/model_quantized");
-        return {
-          runs: stats.sessions.find((s) => key(s.key))?.runs ?? 0,
-          inUse: stats.cache.entries
-            .filter((e) => e.key.startsWith("shop-assistant/"))
-            .reduce((n, e) => n + e.in_use, 0),
-        };
-      };
-      const before = await model();
+      const before = await shopModel();
       const abort = new AbortController();
       const prompt = path === "/v1/completions" ? { prompt: en.prompt } : { messages: en.messages };
       const response = await worker.fetch(path, {
         method: "POST",
-        body: JSON.stringify({
-          ...fields,
-          ...prompt,
-          stream: true,
-          max_tokens: 400,
-          logit_bias: Object.fromEntries(eosIds.map((id) => [String(id), -100])),
-        }),
+        body: longRequest({ ...fields, ...prompt, stream: true }),
         signal: abort.signal,
       });
       assert.equal(response.status, 200);
       const reader = response.body?.getReader();
       await reader?.read();
       await reader?.read();
-      assert.ok((await model()).inUse > 0, "the stream holds the model while it runs");
+      assert.ok((await shopModel()).inUse > 0, "the stream holds the model while it runs");
       abort.abort();
-      // Each stats request is the wait: the isolate answers it between generation steps.
-      let after = await model();
-      for (let attempt = 0; attempt < 1000 && after.inUse > 0; attempt++) after = await model();
+      const after = await untilReleased();
       assert.equal(after.inUse, 0, "the lease is released after the client left");
-      assert.equal((await model()).runs, after.runs, "no more steps once the lease is released");
+      assert.equal((await shopModel()).runs, after.runs, "no more steps once the lease is released");
       assert.ok(
         after.runs - before.runs < 100,
         `generation stopped early (${after.runs - before.runs} steps)`,

@@ -18,19 +18,23 @@ const classifyRequest = z.object({
 export const classifyRoute = new Hono<AppEnv>().post("/v1/classify", async (c) => {
   const body = await readJson(c, classifyRequest);
   const { manifest, dtype } = await findModel(c.get("registry"), body.model);
-  return withLease(openEncoder(c.get("registry"), manifest, dtype), async (encoder) => {
-    const batch = encodeInputs(encoder, body.input, body.truncate ?? true);
-    const results = await classify(encoder, batch.ids, body.top_k ?? encoder.assets.config.labels.length);
-    const tokens = batch.ids.reduce((sum, ids) => sum + ids.length, 0);
-    return c.json({
-      object: "list",
-      model: body.model,
-      data: results.map((labels, index) => ({
-        index,
-        labels,
-        ...(batch.truncated[index] ? { truncated: true } : {}),
-      })),
-      usage: { prompt_tokens: tokens, total_tokens: tokens },
-    });
-  });
+  return withLease(
+    openEncoder(c.get("registry"), manifest, dtype),
+    async (encoder) => {
+      const batch = encodeInputs(encoder, body.input, body.truncate ?? true);
+      const results = await classify(encoder, batch.ids, body.top_k ?? encoder.assets.config.labels.length);
+      const tokens = batch.ids.reduce((sum, ids) => sum + ids.length, 0);
+      return c.json({
+        object: "list",
+        model: body.model,
+        data: results.map((labels, index) => ({
+          index,
+          labels,
+          ...(batch.truncated[index] ? { truncated: true } : {}),
+        })),
+        usage: { prompt_tokens: tokens, total_tokens: tokens },
+      });
+    },
+    c.req.raw.signal,
+  );
 });

@@ -37,32 +37,36 @@ function toBase64(vector: Float32Array): string {
 export const embeddings = new Hono<AppEnv>().post("/v1/embeddings", async (c) => {
   const body = await readJson(c, embeddingsRequest);
   const { manifest, dtype } = await findModel(c.get("registry"), body.model);
-  return withLease(openEncoder(c.get("registry"), manifest, dtype), async (encoder) => {
-    const batch = encodeInputs(encoder, body.input, body.truncate ?? true);
-    const vectors = await embed(encoder, batch.ids, { pooling: body.pooling, normalize: body.normalize });
-    const dims = vectors[0]?.[0]?.length ?? 0;
-    if (body.dimensions !== undefined && body.dimensions > dims) {
-      throw invalidParam(
-        "dimensions",
-        `dimensions is ${body.dimensions}, but the model's embeddings have ${dims}.`,
-      );
-    }
-    const shape = (vector: Float32Array) => {
-      const cut = body.dimensions === undefined ? vector : l2Normalize(vector.slice(0, body.dimensions));
-      return body.encoding_format === "base64" ? toBase64(cut) : Array.from(cut);
-    };
-    const truncated = batch.truncated.flatMap((cut, index) => (cut ? [index] : []));
-    const tokens = batch.ids.reduce((sum, ids) => sum + ids.length, 0);
-    return c.json({
-      object: "list",
-      data: vectors.map((perInput, index) => ({
-        object: "embedding",
-        index,
-        embedding: body.pooling === "none" ? perInput.map(shape) : shape(perInput[0] ?? new Float32Array()),
-      })),
-      model: body.model,
-      usage: { prompt_tokens: tokens, total_tokens: tokens },
-      ...(truncated.length > 0 ? { truncated } : {}),
-    });
-  });
+  return withLease(
+    openEncoder(c.get("registry"), manifest, dtype),
+    async (encoder) => {
+      const batch = encodeInputs(encoder, body.input, body.truncate ?? true);
+      const vectors = await embed(encoder, batch.ids, { pooling: body.pooling, normalize: body.normalize });
+      const dims = vectors[0]?.[0]?.length ?? 0;
+      if (body.dimensions !== undefined && body.dimensions > dims) {
+        throw invalidParam(
+          "dimensions",
+          `dimensions is ${body.dimensions}, but the model's embeddings have ${dims}.`,
+        );
+      }
+      const shape = (vector: Float32Array) => {
+        const cut = body.dimensions === undefined ? vector : l2Normalize(vector.slice(0, body.dimensions));
+        return body.encoding_format === "base64" ? toBase64(cut) : Array.from(cut);
+      };
+      const truncated = batch.truncated.flatMap((cut, index) => (cut ? [index] : []));
+      const tokens = batch.ids.reduce((sum, ids) => sum + ids.length, 0);
+      return c.json({
+        object: "list",
+        data: vectors.map((perInput, index) => ({
+          object: "embedding",
+          index,
+          embedding: body.pooling === "none" ? perInput.map(shape) : shape(perInput[0] ?? new Float32Array()),
+        })),
+        model: body.model,
+        usage: { prompt_tokens: tokens, total_tokens: tokens },
+        ...(truncated.length > 0 ? { truncated } : {}),
+      });
+    },
+    c.req.raw.signal,
+  );
 });

@@ -1,5 +1,6 @@
 import type { Context } from "hono";
 import type { AppEnv } from "../env.js";
+import { withLease } from "../runtime/isolate-cache.js";
 import type { Manifest } from "../runtime/manifest.js";
 import {
   type Completion,
@@ -50,19 +51,32 @@ export async function serveGeneration(
   request: GenerationRequest,
   shape: GenerationShape,
 ): Promise<Response> {
-  const lease = await openGenerator(c.get("registry"), request.manifest, request.dtype);
-  let handedOver = false;
-  try {
-    const generator = lease.value;
-    const prompt = request.prompt(generator);
-    const run = { generator, prompt, resolved: resolveGeneration(generator, prompt, request.params) };
-    if (!request.stream)
-      return c.json(shape.complete(run, await completeText(generator, prompt, run.resolved)));
-    handedOver = true;
-    return streamEvents(c, lease, (signal) =>
-      shape.stream(run, generateText(generator, prompt, run.resolved, signal), signal),
+  const opening = openGenerator(c.get("registry"), request.manifest, request.dtype);
+  if (!request.stream) {
+    return withLease(
+      opening,
+      async (generator) => {
+        const run = prepare(generator, request);
+        const completion = await completeText(generator, run.prompt, run.resolved, c.req.raw.signal);
+        return c.json(shape.complete(run, completion));
+      },
+      c.req.raw.signal,
     );
-  } finally {
-    if (!handedOver) lease.release();
   }
+  const lease = await opening;
+  let run: GenerationRun;
+  try {
+    run = prepare(lease.value, request);
+  } catch (error) {
+    lease.release();
+    throw error;
+  }
+  return streamEvents(c, lease, (signal) =>
+    shape.stream(run, generateText(run.generator, run.prompt, run.resolved, signal), signal),
+  );
+}
+
+function prepare(generator: TextGenerator, request: GenerationRequest): GenerationRun {
+  const prompt = request.prompt(generator);
+  return { generator, prompt, resolved: resolveGeneration(generator, prompt, request.params) };
 }

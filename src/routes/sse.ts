@@ -6,9 +6,10 @@ import type { Lease } from "../runtime/isolate-cache.js";
  * A server-sent-events response that owns the request's model lease and releases it exactly
  * once: when the events end, when producing them fails, or when the client goes away.
  *
- * Events are produced only when the client pulls (no buffer in between), so a client that
- * disconnects can never leave the producer waiting on a write that no one will read: the
- * stream is cancelled, the signal aborts, and the producer stops within one step.
+ * Events are produced only when the client pulls, so nothing is generated ahead of a slow
+ * reader. A disconnect is seen through the request's signal (workerd's `enable_request_signal`)
+ * or the stream's cancellation, whichever comes first; the lease is released right there, not
+ * after the producer notices, because a cancelled request's pending timers never fire.
  */
 export function streamEvents(
   c: Context,
@@ -18,45 +19,38 @@ export function streamEvents(
   const abort = new AbortController();
   const produced = events(abort.signal);
   const encoder = new TextEncoder();
-  let pulling = false;
-  let finished = false;
-  const finish = async () => {
-    if (finished) return;
-    finished = true;
-    try {
-      await produced.return(undefined);
-    } finally {
-      lease.release();
-    }
+  const stop = () => {
+    if (abort.signal.aborted) return;
+    abort.abort();
+    lease.release();
+    produced.return(undefined).catch(() => undefined);
+  };
+  const clientSignal = c.req.raw.signal;
+  clientSignal.addEventListener("abort", stop, { once: true });
+  const end = () => {
+    clientSignal.removeEventListener("abort", stop);
+    lease.release();
   };
   const body = new ReadableStream<Uint8Array>({
     async pull(controller) {
-      pulling = true;
       try {
         const next = await produced.next();
         if (abort.signal.aborted) return;
         if (next.done) {
           controller.close();
-          await finish();
+          end();
         } else {
           controller.enqueue(encoder.encode(`data: ${next.value}\n\n`));
         }
       } catch (error) {
+        if (abort.signal.aborted) return;
         // Headers are gone already: the error travels in the stream, as OpenAI's does.
-        if (!abort.signal.aborted) {
-          controller.enqueue(encoder.encode(`data: ${JSON.stringify(streamError(error))}\n\n`));
-          controller.close();
-        }
-        await finish();
-      } finally {
-        pulling = false;
-        if (abort.signal.aborted) await finish();
+        controller.enqueue(encoder.encode(`data: ${JSON.stringify(streamError(error))}\n\n`));
+        controller.close();
+        end();
       }
     },
-    async cancel() {
-      abort.abort();
-      if (!pulling) await finish();
-    },
+    cancel: stop,
   });
   return c.body(body, 200, {
     "content-type": "text/event-stream",

@@ -41,23 +41,27 @@ export const translateRoute = new Hono<AppEnv>().post("/v1/translate", async (c)
   const body = await readJson(c, translateRequest);
   const ref = body.model ? parseModelRef(body.model) : undefined;
   const manifest = ref ? await registry.manifest(ref.id) : await defaultTranslationModel(registry);
-  return withLease(openTranslator(registry, manifest, ref?.dtype), async (translator) => {
-    const result = await translate(translator, {
-      texts: typeof body.text === "string" ? [body.text] : body.text,
-      sourceLang: body.source_lang,
-      targetLang: body.target_lang,
-      numBeams: body.num_beams,
-      numReturnSequences: body.num_return_sequences,
-      maxTokens: body.max_tokens,
-    });
-    return c.json({
-      model: body.model ?? manifest.id,
-      translations: result.translations.map((t) => ({
-        text: t.text,
-        ...(t.targetLang ? { target_lang: t.targetLang } : {}),
-        ...(t.alternatives ? { alternatives: t.alternatives } : {}),
-      })),
-      usage: usageBody({ promptTokens: result.inputTokens, completionTokens: result.outputTokens }),
-    });
-  });
+  return withLease(
+    openTranslator(registry, manifest, ref?.dtype),
+    async (translator) => {
+      const result = await translate(translator, {
+        texts: typeof body.text === "string" ? [body.text] : body.text,
+        sourceLang: body.source_lang,
+        targetLang: body.target_lang,
+        numBeams: body.num_beams,
+        numReturnSequences: body.num_return_sequences,
+        maxTokens: body.max_tokens,
+      });
+      return c.json({
+        model: body.model ?? manifest.id,
+        translations: result.translations.map((t) => ({
+          text: t.text,
+          ...(t.targetLang ? { target_lang: t.targetLang } : {}),
+          ...(t.alternatives ? { alternatives: t.alternatives } : {}),
+        })),
+        usage: usageBody({ promptTokens: result.inputTokens, completionTokens: result.outputTokens }),
+      });
+    },
+    c.req.raw.signal,
+  );
 });

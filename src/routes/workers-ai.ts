@@ -54,30 +54,42 @@ const handlers: Record<string, Handler> = {
   "text-generation": textGeneration,
   translation: async (c, manifest, dtype) => {
     const body = await readJson(c, translationRequest);
-    return withLease(openTranslator(c.get("registry"), manifest, dtype), async (translator) => {
-      const result = await translate(translator, {
-        texts: [body.text],
-        sourceLang: body.source_lang,
-        targetLang: body.target_lang,
-      });
-      return c.json({ translated_text: result.translations[0]?.text ?? "" });
-    });
+    return withLease(
+      openTranslator(c.get("registry"), manifest, dtype),
+      async (translator) => {
+        const result = await translate(translator, {
+          texts: [body.text],
+          sourceLang: body.source_lang,
+          targetLang: body.target_lang,
+        });
+        return c.json({ translated_text: result.translations[0]?.text ?? "" });
+      },
+      c.req.raw.signal,
+    );
   },
   "feature-extraction": async (c, manifest, dtype) => {
     const body = await readJson(c, encoderRequest);
-    return withLease(openEncoder(c.get("registry"), manifest, dtype), async (encoder) => {
-      const batch = encodeInputs(encoder, body.text, true);
-      const vectors = (await embed(encoder, batch.ids)).map((perInput) => Array.from(perInput[0] ?? []));
-      return c.json({ shape: [vectors.length, vectors[0]?.length ?? 0], data: vectors });
-    });
+    return withLease(
+      openEncoder(c.get("registry"), manifest, dtype),
+      async (encoder) => {
+        const batch = encodeInputs(encoder, body.text, true);
+        const vectors = (await embed(encoder, batch.ids)).map((perInput) => Array.from(perInput[0] ?? []));
+        return c.json({ shape: [vectors.length, vectors[0]?.length ?? 0], data: vectors });
+      },
+      c.req.raw.signal,
+    );
   },
   "text-classification": async (c, manifest, dtype) => {
     const body = await readJson(c, encoderRequest);
-    return withLease(openEncoder(c.get("registry"), manifest, dtype), async (encoder) => {
-      const batch = encodeInputs(encoder, body.text, true);
-      const results = await classify(encoder, batch.ids, encoder.assets.config.labels.length);
-      return c.json(typeof body.text === "string" ? (results[0] ?? []) : results);
-    });
+    return withLease(
+      openEncoder(c.get("registry"), manifest, dtype),
+      async (encoder) => {
+        const batch = encodeInputs(encoder, body.text, true);
+        const results = await classify(encoder, batch.ids, encoder.assets.config.labels.length);
+        return c.json(typeof body.text === "string" ? (results[0] ?? []) : results);
+      },
+      c.req.raw.signal,
+    );
   },
 };
 

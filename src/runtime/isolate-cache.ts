@@ -198,15 +198,23 @@ function mb(bytes: number): string {
   return `${(bytes / 1024 / 1024).toFixed(1)} MB`;
 }
 
-/** Uses a leased value and releases the lease however `use` ends. */
+/**
+ * Uses a leased value and releases the lease however `use` ends, or as soon as `signal` aborts:
+ * in Workers a cancelled request's pending promises may never settle, so its abort is the last
+ * moment anything of it is sure to run.
+ */
 export async function withLease<T, R>(
   acquiring: Promise<Lease<T>>,
   use: (value: T) => Promise<R>,
+  signal?: AbortSignal,
 ): Promise<R> {
   const lease = await acquiring;
+  const release = () => lease.release();
+  signal?.addEventListener("abort", release, { once: true });
   try {
     return await use(lease.value);
   } finally {
+    signal?.removeEventListener("abort", release);
     lease.release();
   }
 }

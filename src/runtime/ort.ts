@@ -7,6 +7,12 @@ export interface OrtRuntime {
   readonly ort: Ort;
   /** Bytes of ORT's WebAssembly memory. It grows with loaded models and never shrinks. */
   wasmMemoryBytes(): number;
+  /**
+   * Lets pending I/O run (other requests, a client's disconnect). ORT's WASM runs on the isolate's
+   * only thread and resolves through microtasks, so without a macrotask between steps, one
+   * generation would hold the event loop until it ends.
+   */
+  yieldTurn(): Promise<void>;
 }
 
 let started: Promise<OrtRuntime> | undefined;
@@ -19,15 +25,15 @@ let started: Promise<OrtRuntime> | undefined;
  * answers exactly that placeholder with the precompiled module. The same path runs in Node,
  * so the engine behaves identically in both places.
  */
-export function startOrt(wasm: WebAssembly.Module): Promise<OrtRuntime> {
-  started ??= boot(wasm).catch((error: unknown) => {
+export function startOrt(wasm: WebAssembly.Module, yieldTurn: () => Promise<void>): Promise<OrtRuntime> {
+  started ??= boot(wasm, yieldTurn).catch((error: unknown) => {
     started = undefined;
     throw error;
   });
   return started;
 }
 
-async function boot(wasm: WebAssembly.Module): Promise<OrtRuntime> {
+async function boot(wasm: WebAssembly.Module, yieldTurn: () => Promise<void>): Promise<OrtRuntime> {
   const placeholder = new ArrayBuffer(8);
   let memory: WebAssembly.Memory | undefined;
   const instantiate = WebAssembly.instantiate;
@@ -59,7 +65,7 @@ async function boot(wasm: WebAssembly.Module): Promise<OrtRuntime> {
   }
   const observed = memory;
   if (!observed) throw new Error("onnxruntime-web started without a visible WebAssembly.Memory");
-  return { ort, wasmMemoryBytes: () => observed.buffer.byteLength };
+  return { ort, wasmMemoryBytes: () => observed.buffer.byteLength, yieldTurn };
 }
 
 function findMemory(imports: WebAssembly.Imports | undefined): WebAssembly.Memory | undefined {

@@ -131,7 +131,7 @@ export class ModelRegistry {
         const grown = runtime.wasmMemoryBytes() - before;
         return {
           value: new ModelSession(
-            runtime.ort,
+            runtime,
             `${manifest.id}/${file.path}`,
             session,
             describeValues(session.inputMetadata),

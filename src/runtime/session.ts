@@ -1,7 +1,7 @@
 import type { InferenceSession, Tensor } from "onnxruntime-web/wasm";
 import { ApiError } from "../errors.js";
 import type { TensorInfo } from "./manifest.js";
-import type { Ort } from "./ort.js";
+import type { Ort, OrtRuntime } from "./ort.js";
 
 export type Feeds = Record<string, Tensor>;
 export type Outputs = Record<string, Tensor>;
@@ -22,13 +22,26 @@ export class ModelSession {
   runs = 0;
 
   constructor(
-    readonly ort: Ort,
+    private readonly runtime: OrtRuntime,
     /** `<model id>/<file path>`, for errors and statistics. */
     readonly name: string,
     private readonly session: InferenceSession,
     readonly inputs: TensorInfo[],
     readonly outputs: TensorInfo[],
   ) {}
+
+  get ort(): Ort {
+    return this.runtime.ort;
+  }
+
+  /**
+   * Lets other requests in between the steps of a long job. Called by the job itself, between
+   * its runs, never inside the shared queue: a timer belongs to the request that set it, and one
+   * whose request was cancelled never fires.
+   */
+  yieldTurn(): Promise<void> {
+    return this.runtime.yieldTurn();
+  }
 
   async run(feeds: Feeds, outputNames?: readonly string[]): Promise<Outputs> {
     return (await this.timedRun(feeds, outputNames)).outputs;

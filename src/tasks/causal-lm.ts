@@ -120,6 +120,7 @@ export class DecodeRun {
 
   /** Runs the model once and picks one token per unfinished choice. */
   async step(): Promise<{ choice: number; token: number }[]> {
+    await this.lm.session.yieldTurn();
     const logits = await this.forward();
     this.lastLogits = logits;
     const picked: { choice: number; token: number }[] = [];

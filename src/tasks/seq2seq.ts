@@ -124,6 +124,7 @@ export async function generateSeq2Seq(
   let cache: Feeds | undefined;
 
   for (let step = 0; step < options.maxNewTokens; step++) {
+    await model.decoder.yieldTurn();
     const last = sequences.map((sequence) => sequence[sequence.length - 1] ?? options.decoderStartId);
     const tokens = step === 0 ? sequences.map(() => options.decoderStartId) : last;
     const { logits, present } = await decoderStep(model, tokens, encoderStates, encoderMask, cache, step);

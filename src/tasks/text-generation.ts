@@ -208,16 +208,17 @@ export interface Completion {
   usage: Usage;
 }
 
-/** Runs a generation to its end, for responses that are not streamed. */
+/** Runs a generation to its end (or until `signal` aborts), for responses that are not streamed. */
 export async function completeText(
   generator: TextGenerator,
   prompt: Prompt,
   resolved: ResolvedGeneration,
+  signal?: AbortSignal,
 ): Promise<Completion> {
   const texts = Array.from({ length: resolved.n }, () => "");
   const finishReasons: (FinishReason | null)[] = Array.from({ length: resolved.n }, () => null);
   let usage: Usage = { promptTokens: prompt.ids.length, completionTokens: 0 };
-  for await (const step of generateText(generator, prompt, resolved)) {
+  for await (const step of generateText(generator, prompt, resolved, signal)) {
     for (const delta of step.deltas) {
       texts[delta.choice] += delta.text;
       if (delta.finishReason) finishReasons[delta.choice] = delta.finishReason;

@@ -123,6 +123,24 @@ describe("isolate cache", () => {
     other.release();
   });
 
+  test("withLease releases as soon as the request's signal aborts, even while the use still runs", async () => {
+    const cache = new IsolateCache(100);
+    const abort = new AbortController();
+    let finishUse!: () => void;
+    const using = withLease(
+      cache.acquire(ready("a").request("a")),
+      () => new Promise<void>((resolve) => (finishUse = resolve)),
+      abort.signal,
+    );
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(inUse(cache, "a"), 1);
+    abort.abort();
+    assert.equal(inUse(cache, "a"), 0, "released on abort, before the use ends");
+    finishUse();
+    await using;
+    assert.equal(inUse(cache, "a"), 0, "and not released twice");
+  });
+
   test("withLease releases when the use throws", async () => {
     const cache = new IsolateCache(100);
     await assert.rejects(
