@@ -5,11 +5,16 @@ export interface Env {
   MODELS: R2Bucket;
   MODEL_MEMORY_BUDGET_MB?: string;
   MAX_BODY_BYTES?: string;
+  /** Origins browsers may call from, comma-separated, or "*". */
+  CORS_ORIGINS?: string;
 }
 
 export interface AppEnv {
   Bindings: Env;
-  Variables: { registry: ModelRegistry };
+  Variables: {
+    registry: ModelRegistry;
+    requestId: string;
+  };
 }
 
 export const DEFAULT_BUDGET_MB = 80;
