@@ -4,8 +4,11 @@ import { timing } from "hono/timing";
 import { type AppEnv, DEFAULT_BUDGET_MB, type Env, positiveNumber } from "./env.js";
 import { limitBody, onError } from "./http.js";
 import { accessLog } from "./middleware/access-log.js";
+import { apiKeyAuth } from "./middleware/auth.js";
 import { corsFromEnv } from "./middleware/cors.js";
+import { requestRegistry } from "./middleware/model-scope.js";
 import { routeNotFound } from "./middleware/not-found.js";
+import { rateLimit } from "./middleware/rate-limit.js";
 import { embeddings } from "./routes/embeddings.js";
 import { health } from "./routes/health.js";
 import { kb } from "./routes/kb.js";
@@ -43,13 +46,16 @@ app.use("*", requestId({ limitLength: 128 }));
 app.use("*", accessLog);
 app.use("*", corsFromEnv);
 app.use("*", async (c, next) => {
-  c.set("registry", registryFor(c.env));
+  c.set("registry", requestRegistry(registryFor(c.env), c));
   await next();
 });
+// Registered before the key check and the limiter, so health probes need neither.
+app.route("/", health);
+app.use("*", apiKeyAuth);
+app.use("*", rateLimit);
 app.use("*", limitBody);
 app.use("/v2/models/*", timing({ total: true }));
 
-app.route("/", health);
 app.route("/", models);
 app.route("/", stats);
 app.route("/", oip);

@@ -18,6 +18,8 @@ export const accessLog: MiddlewareHandler<AppEnv> = async (c, next) => {
       method: c.req.method,
       path: c.req.path,
       route: handler?.path,
+      model: c.get("model")?.slice(0, 200),
+      key: c.get("apiKey")?.name,
       status: c.res.status,
       duration_ms: Date.now() - started,
     }),
