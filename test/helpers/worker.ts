@@ -30,7 +30,10 @@ export interface WorkerOptions {
   /** The RATE_LIMITER binding; without it nothing is limited. */
   rateLimit?: { limit: number; period: 10 | 60 };
   corsOrigins?: string;
-  /** Receives each line the worker writes to stdout (console.log); by default they are printed. */
+  /**
+   * Receives each line the worker writes to stdout: the access log, one line per request. By default
+   * they are dropped, so tests and benchmarks print what they did before; stderr always passes.
+   */
   onLog?: (line: string) => void;
 }
 
@@ -55,7 +58,7 @@ export async function startWorker(options: WorkerOptions = {}): Promise<TestWork
       ...options.secrets,
     },
     ...(options.rateLimit ? { ratelimits: { RATE_LIMITER: { simple: options.rateLimit } } } : {}),
-    ...(options.onLog ? { handleRuntimeStdio: captureStdout(options.onLog) } : {}),
+    handleRuntimeStdio: captureStdout(options.onLog ?? (() => undefined)),
   });
   const url = await mf.ready;
   const r2 = await mf.getR2Bucket("MODELS");
