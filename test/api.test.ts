@@ -242,6 +242,22 @@ describe("API keys, model scopes, limits, CORS, request ids (auth on)", () => {
   });
 });
 
+test("keys:create refuses a model ref with a dtype and writes nothing", async () => {
+  const dir = await mkdtemp(join(tmpdir(), "keys-"));
+  try {
+    const devVars = join(dir, ".dev.vars");
+    const args = ["--import", "tsx", "cli/keys-create.ts", "--models", "glove-static,shop-assistant:fp32"];
+    await assert.rejects(
+      run(process.execPath, [...args, "--dev-vars", devVars], { cwd: ROOT }),
+      (error: { code?: number; stderr?: string }) =>
+        error.code === 1 && /shop-assistant:fp32/.test(error.stderr ?? ""),
+    );
+    await assert.rejects(readFile(devVars), { code: "ENOENT" });
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
 describe("a deployed worker with no key configured", () => {
   let worker: TestWorker;
   before(async () => {
