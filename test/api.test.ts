@@ -70,7 +70,8 @@ describe("API keys, model scopes, limits, CORS, request ids (auth on)", () => {
     keys = created.keys;
     worker = await startWorker({
       auth: "on",
-      secrets: created.secrets,
+      // A mistyped secret beside the real ones is skipped; every other test shows they still work.
+      secrets: { ...created.secrets, API_KEY_BROKEN: "not a key record" },
       rateLimit: { limit: LIMIT, period: 60 },
       corsOrigins: `${ORIGIN}, https://other.example`,
       onLog: (line) => logs.push(line),
