@@ -1,6 +1,8 @@
 import { mkdtemp, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { createInterface } from "node:readline";
+import type { Readable } from "node:stream";
 import { Miniflare } from "miniflare";
 import { pushModel } from "../cli/lib/push.js";
 import { r2Target, type Target } from "../cli/lib/targets.js";
@@ -22,6 +24,18 @@ export interface TestWorker {
 export interface WorkerOptions {
   budgetMb?: number;
   maxBodyBytes?: number;
+  /** "off" by default, as `npm run dev` runs; "on" checks keys like a deployed worker. */
+  auth?: "on" | "off";
+  /** Secrets by name (`API_KEY_*`), as `npm run keys:create` writes them. */
+  secrets?: Record<string, string>;
+  /** The RATE_LIMITER binding; without it nothing is limited. */
+  rateLimit?: { limit: number; period: 10 | 60 };
+  corsOrigins?: string;
+  /**
+   * Receives each line the worker writes to stdout: the access log, one line per request. By default
+   * they are dropped, so tests and benchmarks print what they did before; stderr always passes.
+   */
+  onLog?: (line: string) => void;
 }
 
 export async function startWorker(options: WorkerOptions = {}): Promise<TestWorker> {
@@ -41,7 +55,12 @@ export async function startWorker(options: WorkerOptions = {}): Promise<TestWork
     bindings: {
       MODEL_MEMORY_BUDGET_MB: String(options.budgetMb ?? 80),
       MAX_BODY_BYTES: String(options.maxBodyBytes ?? 8 * 1024 * 1024),
+      AUTH: options.auth ?? "off",
+      ...(options.corsOrigins === undefined ? {} : { CORS_ORIGINS: options.corsOrigins }),
+      ...options.secrets,
     },
+    ...(options.rateLimit ? { ratelimits: { RATE_LIMITER: { simple: options.rateLimit } } } : {}),
+    handleRuntimeStdio: captureStdout(options.onLog ?? (() => undefined)),
   });
   const url = await mf.ready;
   const r2 = await mf.getR2Bucket("MODELS");
@@ -64,5 +83,11 @@ export async function startWorker(options: WorkerOptions = {}): Promise<TestWork
       await mf.dispose();
       await rm(persist, { recursive: true, force: true });
     },
+  };
+}
+function captureStdout(onLog: (line: string) => void) {
+  return (stdout: Readable, stderr: Readable) => {
+    createInterface({ input: stdout }).on("line", onLog);
+    stderr.pipe(process.stderr);
   };
 }

@@ -3,7 +3,7 @@ export interface ErrorBody {
   error: { message: string; type: string; param: string | null; code: string | null };
 }
 
-export type ErrorStatus = 400 | 404 | 405 | 413 | 415 | 500 | 502 | 503;
+export type ErrorStatus = 400 | 401 | 403 | 404 | 405 | 413 | 415 | 429 | 500 | 502 | 503;
 
 /** An error meant for the client. Anything else that escapes a handler is a 500 without details. */
 export class ApiError extends Error {

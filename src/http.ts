@@ -1,4 +1,4 @@
-import type { Context, ErrorHandler, MiddlewareHandler, NotFoundHandler } from "hono";
+import type { Context, ErrorHandler, MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
 import type { ZodType, z } from "zod";
@@ -64,20 +64,15 @@ export const onError: ErrorHandler<AppEnv> = (error, c) => {
     if (error.status >= 500) console.error(JSON.stringify({ status: error.status, ...error.toBody().error }));
     return c.json(error.toBody(), error.status);
   }
+  // Middleware that builds its own error response (hono/bearer-auth) throws it inside the exception.
+  if (error instanceof HTTPException && error.res) return c.newResponse(error.res.body, error.res);
   if (error instanceof HTTPException && error.status < 500) {
     return c.json(new ApiError(400, error.message || "Bad request.", "bad_request").toBody(), 400);
   }
-  console.error(error);
+  // The stack goes to the log, with the request id to find it by; the client gets none of it.
+  console.error(
+    JSON.stringify({ level: "error", request_id: c.get("requestId"), error: error.stack ?? String(error) }),
+  );
   const internal = new ApiError(500, "The server failed to handle the request.", "internal_error");
   return c.json(internal.toBody(), 500);
 };
-
-export const onNotFound: NotFoundHandler<AppEnv> = (c) =>
-  c.json(
-    new ApiError(
-      404,
-      `No route for ${c.req.method} ${new URL(c.req.url).pathname}.`,
-      "unknown_route",
-    ).toBody(),
-    404,
-  );

@@ -1,7 +1,14 @@
 import { Hono } from "hono";
+import { requestId } from "hono/request-id";
 import { timing } from "hono/timing";
 import { type AppEnv, DEFAULT_BUDGET_MB, type Env, positiveNumber } from "./env.js";
-import { limitBody, onError, onNotFound } from "./http.js";
+import { limitBody, onError } from "./http.js";
+import { accessLog } from "./middleware/access-log.js";
+import { apiKeyAuth } from "./middleware/auth.js";
+import { corsFromEnv } from "./middleware/cors.js";
+import { requestRegistry } from "./middleware/model-scope.js";
+import { routeNotFound } from "./middleware/not-found.js";
+import { rateLimit } from "./middleware/rate-limit.js";
 import { classifyRoute } from "./routes/classify.js";
 import { embeddings } from "./routes/embeddings.js";
 import { health } from "./routes/health.js";
@@ -33,15 +40,23 @@ function registryFor(env: Env): ModelRegistry {
 
 const app = new Hono<AppEnv>();
 app.onError(onError);
-app.notFound(onNotFound);
+app.notFound(routeNotFound(app));
+// A client's X-Request-Id is kept only if it is at most 128 of [A-Za-z0-9_=-], so it is safe to
+// log and echo as is; otherwise a UUID replaces it.
+app.use("*", requestId({ limitLength: 128 }));
+app.use("*", accessLog);
+app.use("*", corsFromEnv);
 app.use("*", async (c, next) => {
-  c.set("registry", registryFor(c.env));
+  c.set("registry", requestRegistry(registryFor(c.env), c));
   await next();
 });
+// Registered before the key check and the limiter, so health probes need neither.
+app.route("/", health);
+app.use("*", apiKeyAuth);
+app.use("*", rateLimit);
 app.use("*", limitBody);
 app.use("/v2/models/*", timing({ total: true }));
 
-app.route("/", health);
 app.route("/", models);
 app.route("/", stats);
 app.route("/", oip);
