@@ -7,8 +7,9 @@ import { after, before, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { promisify } from "node:util";
 import OpenAI from "openai";
+import { MODELS_DIR } from "../host/paths.js";
+import { startWorker, type TestWorker } from "../host/worker.js";
 import { expectError } from "./helpers/assertions.js";
-import { MODELS_DIR, startWorker, type TestWorker } from "./helpers/worker.js";
 
 const run = promisify(execFile);
 const ROOT = join(import.meta.dirname, "..");
