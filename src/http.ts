@@ -76,3 +76,13 @@ export const onError: ErrorHandler<AppEnv> = (error, c) => {
   const internal = new ApiError(500, "The server failed to handle the request.", "internal_error");
   return c.json(internal.toBody(), 500);
 };
+
+/** A GET or HEAD carries no body: one that does is malformed, and a way to smuggle a second request. */
+export const noBodyOnRead: MiddlewareHandler<AppEnv> = async (c, next) => {
+  const reads = c.req.method === "GET" || c.req.method === "HEAD";
+  const length = Number(c.req.header("content-length") ?? "0");
+  if (reads && (c.req.header("transfer-encoding") !== undefined || length > 0)) {
+    throw new ApiError(400, `A ${c.req.method} request carries no body.`, "unexpected_body");
+  }
+  await next();
+};

@@ -2,7 +2,7 @@ import { Hono } from "hono";
 import { requestId } from "hono/request-id";
 import { timing } from "hono/timing";
 import { type AppEnv, DEFAULT_BUDGET_MB, type Env, positiveNumber } from "./env.js";
-import { limitBody, onError } from "./http.js";
+import { limitBody, noBodyOnRead, onError } from "./http.js";
 import { accessLog } from "./middleware/access-log.js";
 import { apiKeyAuth } from "./middleware/auth.js";
 import { corsFromEnv } from "./middleware/cors.js";
@@ -45,6 +45,7 @@ app.notFound(routeNotFound(app));
 // log and echo as is; otherwise a UUID replaces it.
 app.use("*", requestId({ limitLength: 128 }));
 app.use("*", accessLog);
+app.use("*", noBodyOnRead);
 app.use("*", corsFromEnv);
 app.use("*", async (c, next) => {
   c.set("registry", requestRegistry(registryFor(c.env), c));

@@ -369,6 +369,9 @@ describe("chat through the worker with the official openai client", () => {
       400,
       { param: "logit_bias" },
     ],
+    ["logit_bias keyed by a hexadecimal id", { logit_bias: { "0x10": 5 } }, 400, { param: "logit_bias" }],
+    ["logit_bias keyed by an exponent", { logit_bias: { "1e2": 5 } }, 400, { param: "logit_bias" }],
+    ["logit_bias keyed with spaces", { logit_bias: { " 5": 5 } }, 400, { param: "logit_bias" }],
   ];
   for (const [name, override, status, expected] of bad) {
     test(`bad input: ${name}`, async () => {

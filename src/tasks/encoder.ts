@@ -34,7 +34,9 @@ export const openEncoder: Opener<Encoder> = (registry, manifest, dtype) =>
   openForTask<Encoder>(manifest, ENCODER_TASKS, "an embedding or classification", async (group) => {
     const file = pickOnnx(manifest, ["model"], dtype);
     const assets = await group.take(textAssets(registry, manifest));
-    const pooling = await poolingConfig(registry, manifest);
+    const pooling = await group.take(
+      registry.asset(manifest, "pooling", 1024, () => poolingConfig(registry, manifest)),
+    );
     const session = await group.take(registry.session(manifest, file));
     const { config, tokenizer } = assets;
     const tokenizerMax = tokenizer.config.model_max_length;
@@ -53,10 +55,8 @@ export const openEncoder: Opener<Encoder> = (registry, manifest, dtype) =>
 
 /** sentence-transformers' modules.json + 1_Pooling/config.json; mean + normalise where absent. */
 async function poolingConfig(registry: ModelRegistry, manifest: Manifest): Promise<EncoderConfig> {
-  const modules = findFile(manifest, "modules.json")
-    ? await registry.readText(manifest, "modules.json")
-    : undefined;
-  const parsed = modules ? (JSON.parse(modules) as { type?: string; path?: string }[]) : undefined;
+  const modules = await registry.readJson(manifest, "modules.json");
+  const parsed = Array.isArray(modules) ? (modules as { type?: string; path?: string }[]) : undefined;
   const poolingPath = parsed?.find((m) => m.type?.endsWith("Pooling"))?.path ?? "1_Pooling";
   const poolingFile = `${poolingPath}/config.json`;
   const pooling = findFile(manifest, poolingFile)

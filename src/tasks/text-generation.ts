@@ -55,8 +55,22 @@ function eosIds(assets: TextAssets): Set<number> {
   return ids;
 }
 
+/** Refuses, before tokenizing, a text that certainly does not fit the model's context. */
+function assertCanFit(generator: TextGenerator, text: string, param: Prompt["param"]): void {
+  const context = generator.lm.layout.contextLength;
+  const atLeast = generator.assets.tokenizer.minimumTokens(text);
+  if (atLeast >= context) {
+    throw invalidParam(
+      param,
+      `The prompt has at least ${atLeast} tokens; the model's context is ${context} tokens.`,
+      "context_length_exceeded",
+    );
+  }
+}
+
 export function chatPrompt(generator: TextGenerator, messages: ChatMessage[]): number[] {
   const { template, tokenizer } = generator.assets;
+  assertCanFit(generator, messages.map((message) => message.content).join(""), "messages");
   if (!template) {
     throw new ApiError(
       400,
@@ -70,6 +84,7 @@ export function chatPrompt(generator: TextGenerator, messages: ChatMessage[]): n
 }
 
 export function textPrompt(generator: TextGenerator, prompt: string): number[] {
+  assertCanFit(generator, prompt, "prompt");
   return generator.assets.tokenizer.encode(prompt, true);
 }
 
@@ -116,8 +131,9 @@ export function resolveGeneration(
   const vocab = generator.assets.tokenizer.vocabSize;
   const logitBias = new Map<number, number>();
   for (const [key, bias] of Object.entries(params.logitBias ?? {})) {
-    const id = Number(key);
-    if (!Number.isInteger(id) || id < 0 || id >= vocab) {
+    // OpenAI's keys are token ids in decimal: "0x10", " 5" or "1e2" are not ids.
+    const id = /^(?:0|[1-9]\d{0,9})$/.test(key) ? Number(key) : Number.NaN;
+    if (!Number.isInteger(id) || id >= vocab) {
       throw invalidParam(
         "logit_bias",
         `logit_bias names token ${key}, which is not in the vocabulary (0..${vocab - 1}).`,

@@ -13,11 +13,42 @@ export class TextTokenizer {
   private readonly tokenizer: Tokenizer;
   readonly config: Record<string, unknown>;
   readonly vocabSize: number;
+  /**
+   * The most characters one token can cover (byte-level tokens spell bytes, which are at least as
+   * many), where that bounds the count: BPE without fused unknowns. Word-level models and WordPiece
+   * turn a whole unknown word into one token, so only the words bound their count.
+   */
+  private readonly longestToken: number | undefined;
 
   constructor(files: TokenizerFiles) {
     this.tokenizer = new Tokenizer(files.tokenizerJson as object, files.tokenizerConfig);
     this.config = files.tokenizerConfig;
-    this.vocabSize = this.tokenizer.get_vocab(true).size;
+    const vocabulary = this.tokenizer.get_vocab(true);
+    this.vocabSize = vocabulary.size;
+    const model = (files.tokenizerJson as { model?: { type?: string; fuse_unk?: boolean } }).model;
+    let longest = 1;
+    for (const token of vocabulary.keys()) longest = Math.max(longest, token.length);
+    this.longestToken = model?.type === "BPE" && model.fuse_unk !== true ? longest : undefined;
+  }
+
+  /**
+   * A count the text's tokens cannot be below, found without tokenizing, so a huge input can be
+   * refused before the tokenizer spends seconds on it: every word is at least one token, and under
+   * BPE every token covers at most the longest vocabulary entry (whitespace may be dropped). Halved,
+   * because a normalizer may fold characters together.
+   */
+  minimumTokens(text: string): number {
+    let visible = 0;
+    let words = 0;
+    let inWord = false;
+    for (const char of text) {
+      const space = char.trim() === "";
+      if (!space) visible++;
+      if (!space && !inWord) words++;
+      inWord = !space;
+    }
+    const byLength = this.longestToken === undefined ? 0 : visible / this.longestToken;
+    return Math.floor(Math.max(words, byLength) / 2);
   }
 
   encode(text: string, addSpecialTokens = true): number[] {

@@ -5,7 +5,7 @@ import { nodeRegistry } from "../../host/engine.js";
 import type { ApiError } from "../../src/errors.js";
 import { modelKey } from "../../src/runtime/manifest.js";
 import { openEncoder } from "../../src/tasks/encoder.js";
-import { openGenerator } from "../../src/tasks/text-generation.js";
+import { chatPrompt, openGenerator } from "../../src/tasks/text-generation.js";
 import { openTranslator } from "../../src/tasks/translation.js";
 import { quickStore } from "../helpers/quick-store.js";
 
@@ -62,5 +62,23 @@ describe("a model open that fails part way leaves no lease held", () => {
     const { registry, manifest } = await storeWithCorruptFile("models/intent-bert", "bert", file);
     await assert.rejects(openEncoder(registry, manifest), isChecksumError(file));
     expectNothingHeld(registry);
+  });
+});
+
+describe("prompts that cannot fit", () => {
+  test("a megabyte of chat is refused from its length, with the context named", async () => {
+    const registry = nodeRegistry(
+      await quickStore(join(ROOT, "test/fixtures/shop-assistant-nopast"), "chat"),
+    );
+    const lease = await openGenerator(registry, await registry.manifest("chat"));
+    try {
+      const content = "where is my order ".repeat(60_000);
+      assert.throws(
+        () => chatPrompt(lease.value, [{ role: "user", content }]),
+        (error: ApiError) => error.code === "context_length_exceeded" && error.param === "messages",
+      );
+    } finally {
+      lease.release();
+    }
   });
 });
