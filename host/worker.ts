@@ -23,6 +23,7 @@ export interface TestWorker {
 
 export interface WorkerOptions {
   budgetMb?: number;
+  runMemoryMb?: number;
   maxBodyBytes?: number;
   /** "off" by default, as `npm run dev` runs; "on" checks keys like a deployed worker. */
   auth?: "on" | "off";
@@ -54,6 +55,7 @@ export async function startWorker(options: WorkerOptions = {}): Promise<TestWork
     r2Persist: persist,
     bindings: {
       MODEL_MEMORY_BUDGET_MB: String(options.budgetMb ?? 80),
+      RUN_MEMORY_MB: String(options.runMemoryMb ?? 16),
       MAX_BODY_BYTES: String(options.maxBodyBytes ?? 8 * 1024 * 1024),
       AUTH: options.auth ?? "off",
       ...(options.corsOrigins === undefined ? {} : { CORS_ORIGINS: options.corsOrigins }),

@@ -5,6 +5,8 @@ import type { ModelRegistry } from "./runtime/registry.js";
 export interface Env {
   MODELS: R2Bucket;
   MODEL_MEMORY_BUDGET_MB?: string;
+  /** What one model run may add to ORT's memory; larger work is split, or refused before it runs. */
+  RUN_MEMORY_MB?: string;
   MAX_BODY_BYTES?: string;
   /** "off" serves without API keys (`npm run dev` sets it); anything else requires one. */
   AUTH?: string;
@@ -28,6 +30,8 @@ export interface AppEnv {
 }
 
 export const DEFAULT_BUDGET_MB = 80;
+/** 16 MB of ORT's own, 80 of models, 16 for the largest run, 16 of JS heap: the 128 MB isolate. */
+export const DEFAULT_RUN_MEMORY_MB = 16;
 export const DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024;
 
 export function positiveNumber(value: string | undefined, fallback: number): number {

@@ -1,7 +1,7 @@
 import { Hono } from "hono";
 import { requestId } from "hono/request-id";
 import { timing } from "hono/timing";
-import { type AppEnv, DEFAULT_BUDGET_MB, type Env, positiveNumber } from "./env.js";
+import { type AppEnv, DEFAULT_BUDGET_MB, DEFAULT_RUN_MEMORY_MB, type Env, positiveNumber } from "./env.js";
 import { limitBody, noBodyOnRead, onError } from "./http.js";
 import { accessLog } from "./middleware/access-log.js";
 import { apiKeyAuth } from "./middleware/auth.js";
@@ -34,6 +34,7 @@ function registryFor(env: Env): ModelRegistry {
     store: env.MODELS,
     startOrt: startOrtInWorkerd,
     budgetBytes: positiveNumber(env.MODEL_MEMORY_BUDGET_MB, DEFAULT_BUDGET_MB) * 1024 * 1024,
+    runAllowanceBytes: positiveNumber(env.RUN_MEMORY_MB, DEFAULT_RUN_MEMORY_MB) * 1024 * 1024,
   });
   return registry;
 }

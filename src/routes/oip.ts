@@ -5,6 +5,7 @@ import type { AppEnv } from "../env.js";
 import { ApiError } from "../errors.js";
 import { readJson } from "../http.js";
 import { type Manifest, type ManifestFile, onnxFiles, variantName } from "../runtime/manifest.js";
+import { assertTensorRunFits } from "../tasks/tensor-run.js";
 import {
   buildFeeds,
   checkOutputNames,
@@ -81,6 +82,7 @@ async function infer(c: Context<AppEnv>, version: string | undefined) {
     const feeds = buildFeeds(session, body.inputs);
     const requested = body.outputs?.map((output) => output.name);
     if (requested) checkOutputNames(session, requested);
+    await assertTensorRunFits(registry, manifest, feeds);
     const { outputs, timing } = await session
       .timedRun(feeds, requested)
       .catch((error: unknown) => Promise.reject(rejectedByModel(error)));

@@ -18,6 +18,8 @@ export interface RegistryOptions {
   store: ObjectStore;
   startOrt: () => Promise<OrtRuntime>;
   budgetBytes: number;
+  /** What one run may add to ORT's memory (see tasks/run-memory.ts). */
+  runAllowanceBytes?: number;
   /** How long a manifest read from the store is trusted before it is read again. */
   manifestTtlMs?: number;
 }
@@ -35,12 +37,14 @@ interface CachedManifest {
 export class ModelRegistry {
   readonly store: CountingStore;
   readonly cache: IsolateCache;
+  readonly runAllowanceBytes: number;
   private readonly manifests = new Map<string, CachedManifest>();
   private readonly manifestTtlMs: number;
 
   constructor(private readonly options: RegistryOptions) {
     this.store = new CountingStore(options.store);
     this.cache = new IsolateCache(options.budgetBytes);
+    this.runAllowanceBytes = options.runAllowanceBytes ?? 16 * 1024 * 1024;
     this.manifestTtlMs = options.manifestTtlMs ?? 30_000;
   }
 

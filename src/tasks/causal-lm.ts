@@ -82,6 +82,8 @@ export interface DecodeOptions {
   eosIds: ReadonlySet<number>;
   /** Recompute the whole sequence every step even if the model has a cache (reference runs). */
   noCache?: boolean;
+  /** Prompt tokens per run when the prompt is fed with the cache (default: all at once). */
+  prefillChunk?: number;
 }
 
 export type FinishReason = "stop" | "length";
@@ -145,20 +147,42 @@ export class DecodeRun {
     return picked;
   }
 
-  /** Last-position logits per batch row. The first step runs the prompt alone (batch 1). */
+  /**
+   * Last-position logits per batch row. The first step runs the prompt alone (batch 1), in pieces
+   * of `prefillChunk` tokens when the model has a cache and the whole prompt would not fit one run.
+   */
   private async forward(): Promise<Float32Array[]> {
-    const { layout, session } = this.lm;
+    const { layout } = this.lm;
     const first = this.steps === 0;
     const usesCache = layout.past.length > 0 && !this.options.noCache;
+    const prompt = this.options.promptIds;
+    if (first && usesCache) {
+      const chunk = Math.max(1, this.options.prefillChunk ?? prompt.length);
+      let logits: Float32Array[] = [];
+      for (let start = 0; start < prompt.length; start += chunk) {
+        if (start > 0) await this.lm.session.yieldTurn();
+        const end = Math.min(prompt.length, start + chunk);
+        // After the whole prompt, every choice continues from its own copy of the prompt's cache.
+        logits = await this.run([prompt.slice(start, end)], end === prompt.length ? this.options.n : 1);
+      }
+      return logits;
+    }
     const rows = first ? 1 : this.options.n;
     const tokens: number[][] = [];
     for (let row = 0; row < rows; row++) {
       const generated = this.generated[row] ?? [];
-      if (first || !usesCache) tokens.push([...this.options.promptIds, ...(first ? [] : generated)]);
+      if (first || !usesCache) tokens.push([...prompt, ...(first ? [] : generated)]);
       else tokens.push([generated[generated.length - 1] ?? 0]);
     }
+    return this.run(tokens, 1);
+  }
+
+  /** One session run on top of the cache so far; keeps its new cache, `copies` times per row. */
+  private async run(tokens: number[][], copies: number): Promise<Float32Array[]> {
+    const { layout, session } = this.lm;
+    const usesCache = layout.past.length > 0 && !this.options.noCache;
     const pastLength = usesCache ? this.cacheLength : 0;
-    const outputs = await session.run(this.feeds(tokens, pastLength, rows));
+    const outputs = await session.run(this.feeds(tokens, pastLength, tokens.length));
     if (usesCache) {
       const present: Feeds = {};
       for (const layer of layout.past) {
@@ -166,8 +190,6 @@ export class DecodeRun {
         present[layer.value] = outputs[layer.presentValue] as Tensor;
       }
       this.cacheLength = pastLength + (tokens[0]?.length ?? 0);
-      // After the shared prompt, every choice continues from its own copy of the prompt's cache.
-      const copies = first ? this.options.n : 1;
       this.cache = Object.fromEntries(
         Object.entries(present).map(([name, tensor]) => [name, repeatRows(session.ort, tensor, copies)]),
       );

@@ -5,6 +5,7 @@ import type { ModelRegistry } from "../runtime/registry.js";
 import type { Feeds, ModelSession } from "../runtime/session.js";
 import { pickOnnx } from "./model-files.js";
 import { type Opener, openForTask, specialTokenId, type TextAssets, textAssets } from "./open-model.js";
+import { chunkRows, type RunCost, runBytes, runCost } from "./run-memory.js";
 import { paddedBatch } from "./tensors.js";
 
 /**
@@ -26,6 +27,8 @@ export interface Encoder {
   defaults: EncoderConfig;
   maxTokens: number;
   padId: number;
+  runCost: RunCost;
+  runAllowance: number;
 }
 
 const ENCODER_TASKS = ["feature-extraction", "text-classification"] as const;
@@ -50,6 +53,8 @@ export const openEncoder: Opener<Encoder> = (registry, manifest, dtype) =>
         typeof tokenizerMax === "number" ? tokenizerMax : Number.POSITIVE_INFINITY,
       ),
       padId: specialTokenId(tokenizer, "pad_token") ?? config.padId ?? 0,
+      runCost: runCost(config, { logits: false, cache: false }),
+      runAllowance: registry.runAllowanceBytes,
     };
   });
 
@@ -134,11 +139,34 @@ export interface EmbedOptions {
   normalize?: boolean;
 }
 
+/**
+ * Runs a batch in as many runs as the per-run memory allowance needs (each chunk padded to its own
+ * longest row), letting other requests in between them; results come back in input order.
+ */
+async function inChunks<R>(encoder: Encoder, batch: number[][], run: (chunk: number[][]) => Promise<R[]>) {
+  const results: R[] = [];
+  const bytes = (rows: number, longest: number) => runBytes(encoder.runCost, rows, longest);
+  const chunks = chunkRows(batch, (row) => row.length, bytes, encoder.runAllowance);
+  for (const chunk of chunks) {
+    if (chunks.length > 1) await encoder.session.yieldTurn();
+    results.push(...(await run(chunk)));
+  }
+  return results;
+}
+
 /** One embedding per input (pooled), or per token when pooling is "none". */
-export async function embed(
+export function embed(
   encoder: Encoder,
   batch: number[][],
   options: EmbedOptions = {},
+): Promise<Float32Array[][]> {
+  return inChunks(encoder, batch, (chunk) => embedRun(encoder, chunk, options));
+}
+
+async function embedRun(
+  encoder: Encoder,
+  batch: number[][],
+  options: EmbedOptions,
 ): Promise<Float32Array[][]> {
   const pooling = options.pooling ?? encoder.defaults.pooling;
   const normalize = options.normalize ?? encoder.defaults.normalize;
@@ -188,7 +216,11 @@ export interface LabelScore {
 }
 
 /** Label scores per input, best first: softmax over id2label, or sigmoid per label if multi-label. */
-export async function classify(encoder: Encoder, batch: number[][], topK: number): Promise<LabelScore[][]> {
+export function classify(encoder: Encoder, batch: number[][], topK: number): Promise<LabelScore[][]> {
+  return inChunks(encoder, batch, (chunk) => classifyRun(encoder, chunk, topK));
+}
+
+async function classifyRun(encoder: Encoder, batch: number[][], topK: number): Promise<LabelScore[][]> {
   if (!encoder.session.hasOutput("logits")) {
     throw new ApiError(
       400,

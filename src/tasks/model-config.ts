@@ -24,6 +24,16 @@ const rawConfig = z.looseObject({
   d_model: number,
   head_dim: number,
   d_kv: number,
+  intermediate_size: number,
+  n_inner: number,
+  ffn_dim: number,
+  decoder_ffn_dim: number,
+  d_ff: number,
+  vocab_size: number,
+  num_hidden_layers: number,
+  n_layer: number,
+  decoder_layers: number,
+  num_layers: number,
   max_position_embeddings: number,
   n_positions: number,
   n_ctx: number,
@@ -64,6 +74,11 @@ export interface ModelConfig {
   kvHeads?: number;
   headDim?: number;
   hidden?: number;
+  /** Width of the feed-forward layer (GPT-2's `n_inner` defaults to 4x the hidden size). */
+  intermediate?: number;
+  vocabSize?: number;
+  /** Decoder layers (of the model, for decoder-only and encoder models). */
+  layers?: number;
   /** Longest sequence the position embeddings cover, when the config says. */
   contextLength?: number;
   eosIds: number[];
@@ -86,6 +101,15 @@ export function readModelConfig(json: Record<string, unknown> | undefined): Mode
     kvHeads: c.num_key_value_heads ?? heads,
     headDim: c.head_dim ?? c.d_kv ?? (hidden && heads ? hidden / heads : undefined),
     hidden,
+    intermediate:
+      c.intermediate_size ??
+      c.decoder_ffn_dim ??
+      c.ffn_dim ??
+      c.d_ff ??
+      c.n_inner ??
+      (hidden ? 4 * hidden : undefined),
+    vocabSize: c.vocab_size,
+    layers: c.decoder_layers ?? c.num_hidden_layers ?? c.num_layers ?? c.n_layer,
     contextLength: c.max_position_embeddings ?? c.n_positions ?? c.n_ctx,
     eosIds: idList(c.eos_token_id),
     padId: c.pad_token_id,

@@ -6,6 +6,7 @@ import { type CausalLM, causalLM, DecodeRun, type FinishReason } from "./causal-
 import { idList } from "./model-config.js";
 import { pickOnnx } from "./model-files.js";
 import { type Opener, openForTask, specialTokenId, type TextAssets, textAssets } from "./open-model.js";
+import { assertRunFits, type RunCost, runCost } from "./run-memory.js";
 import type { SamplingParams } from "./sampling.js";
 
 /** Generation parameters as a request states them, whatever the API shape. */
@@ -31,6 +32,8 @@ export interface TextGenerator {
   eosIds: Set<number>;
   /** Changes whenever the weights do (OpenAI's system_fingerprint). */
   fingerprint: string;
+  runCost: RunCost;
+  runAllowance: number;
 }
 
 /** Opens a model for generation; `release` when done, so the cache may evict it again. */
@@ -45,6 +48,8 @@ export const openGenerator: Opener<TextGenerator> = (registry, manifest, dtype) 
       assets,
       eosIds: eosIds(assets),
       fingerprint: file.sha256.slice(0, 12),
+      runCost: runCost(assets.config, { logits: true, cache: true }),
+      runAllowance: registry.runAllowanceBytes,
     };
   });
 
@@ -96,6 +101,8 @@ export interface Prompt {
 
 export interface ResolvedGeneration {
   maxNewTokens: number;
+  /** Prompt tokens per run, so that no run exceeds the isolate's per-run memory allowance. */
+  prefillChunk: number;
   sampling: SamplingParams;
   seed: number;
   stop: string[];
@@ -141,8 +148,10 @@ export function resolveGeneration(
     }
     logitBias.set(id, bias);
   }
+  const maxNewTokens = Math.min(params.maxTokens ?? defaults.max_new_tokens ?? 256, room);
   return {
-    maxNewTokens: Math.min(params.maxTokens ?? defaults.max_new_tokens ?? 256, room),
+    maxNewTokens,
+    prefillChunk: prefillChunk(generator, promptLength, params.n, promptLength + maxNewTokens),
     n: params.n,
     seed: params.seed ?? Math.floor(Math.random() * 2 ** 31),
     stop: params.stop ?? [],
@@ -157,6 +166,21 @@ export function resolveGeneration(
       logitBias,
     },
   };
+}
+
+/**
+ * The most prompt tokens one run may take. A model with a cache is fed its prompt in pieces that
+ * fit; one without must take it whole (and every step recomputes it), so it either fits or is refused.
+ */
+function prefillChunk(generator: TextGenerator, promptLength: number, n: number, longest: number): number {
+  const { runCost: cost, runAllowance: allowance } = generator;
+  const hasCache = generator.lm.layout.past.length > 0;
+  assertRunFits(cost, n, hasCache ? 1 : longest, allowance, longest);
+  if (!hasCache) return promptLength;
+  const perToken = cost.perToken + cost.perAttended * promptLength;
+  const chunk = Math.floor(allowance / perToken);
+  if (chunk < 1) assertRunFits(cost, 1, 1, allowance, promptLength);
+  return Math.min(promptLength, chunk);
 }
 
 export interface ChoiceDelta {
@@ -195,6 +219,7 @@ export async function* generateText(
     sampling: resolved.sampling,
     seed: resolved.seed,
     eosIds: generator.eosIds,
+    prefillChunk: resolved.prefillChunk,
   });
   const decoders = Array.from(
     { length: resolved.n },

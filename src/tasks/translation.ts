@@ -2,9 +2,11 @@ import { ApiError, invalidParam } from "../errors.js";
 import { findFile, type Manifest } from "../runtime/manifest.js";
 import { type LanguageTokens, languageTokens, matchLanguage } from "../text/languages.js";
 import { splitSentences } from "../text/sentences.js";
+import type { Hypothesis } from "./beam-search.js";
 import { idList } from "./model-config.js";
 import { pickOnnx } from "./model-files.js";
 import { type Opener, openForTask, type TextAssets, textAssets } from "./open-model.js";
+import { chunkRows, runBytes, runCost } from "./run-memory.js";
 import { generateSeq2Seq, type Seq2SeqModel, type Seq2SeqOptions, seq2seqModel } from "./seq2seq.js";
 
 export interface Translator {
@@ -13,6 +15,7 @@ export interface Translator {
   assets: TextAssets;
   languages: LanguageTokens;
   maxInputTokens: number;
+  runAllowance: number;
 }
 
 /** Opens a translation model: encoder, decoder(s), tokenizer, languages. */
@@ -46,6 +49,7 @@ export const openTranslator: Opener<Translator> = (registry, manifest, dtype) =>
         typeof tokenizerMax === "number" ? tokenizerMax : Number.POSITIVE_INFINITY,
       ),
       model: seq2seqModel({ encoder, decoder, decoderWithPast }, assets.config),
+      runAllowance: registry.runAllowanceBytes,
     };
   });
 
@@ -107,7 +111,10 @@ export async function translate(translator: Translator, request: TranslateReques
     forcedBosId,
   });
 
-  const hypotheses = sentences.length === 0 ? [] : await generateSeq2Seq(translator.model, inputs, options);
+  const hypotheses: Hypothesis[][] = [];
+  for (const chunk of sentenceChunks(translator, inputs, options)) {
+    hypotheses.push(...(await generateSeq2Seq(translator.model, chunk, options)));
+  }
   let cursor = 0;
   let outputTokens = 0;
   const translations = split.map(({ sentences: own, separators }) => {
@@ -123,6 +130,27 @@ export async function translate(translator: Translator, request: TranslateReques
     return translation;
   });
   return { translations, inputTokens: inputs.reduce((sum, ids) => sum + ids.length, 0), outputTokens };
+}
+
+/**
+ * Sentences are translated in batches small enough that no run (the encoder's, or a decoder step
+ * over every beam with its cache) exceeds the isolate's per-run memory allowance, and that a step
+ * stays short, so other requests wait at most one step of a long translation.
+ */
+export const MAX_ROWS_PER_STEP = 64;
+
+function sentenceChunks(translator: Translator, inputs: number[][], options: Seq2SeqOptions): number[][][] {
+  const { config } = translator.assets;
+  const encoder = runCost(config, { logits: false, cache: false });
+  const decoder = runCost(config, { logits: true, cache: true });
+  const beams = Math.max(1, options.numBeams);
+  const bytes = (rows: number, longest: number) =>
+    Math.max(
+      runBytes(encoder, rows, longest),
+      runBytes(decoder, rows * beams, 1, longest + options.maxNewTokens),
+    );
+  const maxRows = Math.max(1, Math.floor(MAX_ROWS_PER_STEP / beams));
+  return chunkRows(inputs, (ids) => ids.length, bytes, translator.runAllowance, maxRows);
 }
 
 function languageSetup(translator: Translator, request: TranslateRequest) {

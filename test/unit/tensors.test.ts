@@ -1,6 +1,9 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import * as ort from "onnxruntime-web/wasm";
+import type { ApiError } from "../../src/errors.js";
+import { readModelConfig } from "../../src/tasks/model-config.js";
+import { chunkRows, runBytes, runCost } from "../../src/tasks/run-memory.js";
 import {
   emptyCache,
   fromHalfBits,
@@ -78,5 +81,51 @@ describe("tensor helpers", () => {
     const cache = emptyCache(ort, "float16", 3, 4, 8);
     assert.equal(cache.type, "float16");
     assert.deepEqual(cache.dims, [3, 4, 0, 8]);
+  });
+});
+
+describe("run memory", () => {
+  const cost = { perToken: 1000, perAttended: 10 };
+
+  test("rows are chunked in order, each chunk padded to its longest row within the allowance", () => {
+    const rows = [[1, 1], [2, 2, 2, 2], [3], [4, 4, 4, 4, 4, 4, 4, 4], [5]];
+    const bytes = (count: number, longest: number) => runBytes(cost, count, longest);
+    const chunks = chunkRows(rows, (row) => row.length, bytes, 9000);
+    assert.deepEqual(chunks.flat(), rows, "every row once, in order");
+    for (const chunk of chunks) {
+      assert.ok(bytes(chunk.length, Math.max(...chunk.map((row) => row.length))) <= 9000);
+    }
+    assert.deepEqual(
+      chunkRows(rows, (row) => row.length, bytes, 1e9, 2).map((chunk) => chunk.length),
+      [2, 2, 1],
+    );
+  });
+
+  test("a row that cannot fit alone is refused before anything runs, naming the allowance", () => {
+    assert.throws(
+      () =>
+        chunkRows(
+          [[1], new Array(100).fill(1)],
+          (row) => row.length,
+          (n, l) => runBytes(cost, n, l),
+          50_000,
+        ),
+      (error: ApiError) =>
+        error.status === 413 && error.code === "run_too_large" && /RUN_MEMORY_MB/.test(error.message),
+    );
+  });
+
+  test("the estimate grows with the attention span and the language model's logits", () => {
+    const config = readModelConfig({
+      hidden_size: 256,
+      intermediate_size: 1024,
+      num_attention_heads: 4,
+      vocab_size: 4000,
+      num_hidden_layers: 4,
+    });
+    const encoder = runCost(config, { logits: false, cache: false });
+    const decoder = runCost(config, { logits: true, cache: true });
+    assert.ok(runBytes(encoder, 1, 128) > 2 * runBytes(encoder, 1, 64) - 1);
+    assert.ok(decoder.perToken > encoder.perToken && decoder.perAttended > encoder.perAttended);
   });
 });

@@ -1,0 +1,99 @@
+import { ApiError } from "../errors.js";
+import type { ModelConfig } from "./model-config.js";
+
+/**
+ * What one model run adds to ORT's wasm memory, so that work can be split, or refused, before it
+ * runs. wasm memory never shrinks, and ORT reuses what a finished run freed for the next run of
+ * any session; so the isolate's peak is its models plus its largest single run, and every run is
+ * kept under one per-run allowance (`RUN_MEMORY_MB`).
+ *
+ * The estimate is a transformer's: per token, a few hidden-width tensors, the feed-forward layer and,
+ * for a language model, a row of logits; per token and attended position, the attention scores and
+ * their softmax for every head and, for a decoder fed its cache, that position's keys and values
+ * (copied into wasm as inputs and out again as outputs). Calibrated on intent-bert (32 x 128 tokens
+ * grew wasm by 46.9 MB: 11.7 KB per token; this estimate gives 12.3 KB) and on shop-assistant's
+ * prefill (512 tokens at once: 17.3 MB; estimated 25 MB before the margin), then taken 25% higher.
+ */
+export interface RunCost {
+  perToken: number;
+  perAttended: number;
+}
+
+const FLOAT = 4;
+const SAFETY = 1.25;
+
+export function runCost(config: ModelConfig, options: { logits: boolean; cache: boolean }): RunCost {
+  const hidden = config.hidden ?? 768;
+  const intermediate = config.intermediate ?? 4 * hidden;
+  const heads = config.heads ?? 12;
+  const logits = options.logits ? (config.vocabSize ?? 32_000) : 0;
+  const kvWidth = (config.kvHeads ?? heads) * (config.headDim ?? hidden / heads);
+  const cache = options.cache ? (config.layers ?? 12) * 2 * kvWidth * 2 : 0;
+  return {
+    perToken: SAFETY * FLOAT * (4 * hidden + intermediate + logits),
+    perAttended: SAFETY * FLOAT * (2 * heads + cache),
+  };
+}
+
+/** Bytes for `rows` rows of `tokens` new tokens each, attending to `attended` positions. */
+export function runBytes(cost: RunCost, rows: number, tokens: number, attended = tokens): number {
+  return rows * tokens * (cost.perToken + cost.perAttended * attended);
+}
+
+/** The largest run a batch of rows padded to `longest` tokens makes, in bytes. */
+export type BatchBytes = (rows: number, longest: number) => number;
+
+/**
+ * Splits rows into consecutive chunks whose runs each fit the allowance when padded to their
+ * longest row. Order is kept, so outputs concatenate back in input order. A row that cannot fit
+ * even alone is refused before anything runs.
+ */
+export function chunkRows<T>(
+  rows: readonly T[],
+  length: (row: T) => number,
+  bytes: BatchBytes,
+  allowance: number,
+  maxRows = Number.POSITIVE_INFINITY,
+): T[][] {
+  for (const row of rows) assertFits(bytes(1, length(row)), `1 x ${length(row)} tokens`, allowance);
+  const chunks: T[][] = [];
+  let current: T[] = [];
+  let longest = 0;
+  for (const row of rows) {
+    const nextLongest = Math.max(longest, length(row));
+    const fits = current.length < maxRows && bytes(current.length + 1, nextLongest) <= allowance;
+    if (current.length > 0 && !fits) {
+      chunks.push(current);
+      current = [];
+    }
+    longest = current.length === 0 ? length(row) : nextLongest;
+    current.push(row);
+  }
+  if (current.length > 0) chunks.push(current);
+  return chunks;
+}
+
+/** Refuses, before running, a run that alone exceeds the allowance. */
+export function assertRunFits(
+  cost: RunCost,
+  rows: number,
+  tokens: number,
+  allowance: number,
+  attended = tokens,
+): void {
+  assertFits(runBytes(cost, rows, tokens, attended), `${rows} x ${tokens} tokens`, allowance);
+}
+
+function assertFits(bytes: number, shape: string, allowance: number): void {
+  if (bytes > allowance) {
+    throw new ApiError(
+      413,
+      `This request needs one model run of about ${mb(bytes)} (${shape}), more than the ${mb(allowance)} a run may use in this isolate (RUN_MEMORY_MB); send shorter inputs.`,
+      "run_too_large",
+    );
+  }
+}
+
+function mb(bytes: number): string {
+  return `${(bytes / 2 ** 20).toFixed(1)} MB`;
+}
