@@ -1,8 +1,7 @@
-import { withLease } from "../runtime/isolate-cache.js";
 import type { Manifest } from "../runtime/manifest.js";
 import type { ModelRegistry } from "../runtime/registry.js";
 import type { Feeds } from "../runtime/session.js";
-import { type ModelConfig, readModelConfig } from "./model-config.js";
+import { readModelConfig } from "./model-config.js";
 import { assertRunFits, runCost } from "./run-memory.js";
 
 /**
