@@ -7,6 +7,8 @@ export interface Env {
   MODEL_MEMORY_BUDGET_MB?: string;
   /** What one model run may add to ORT's memory; larger work is split, or refused before it runs. */
   RUN_MEMORY_MB?: string;
+  /** "off": concurrent generations take turns step by step instead of sharing batched steps. */
+  BATCHING?: string;
   MAX_BODY_BYTES?: string;
   /** "off" serves without API keys (`npm run dev` sets it); anything else requires one. */
   AUTH?: string;

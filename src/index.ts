@@ -35,6 +35,7 @@ function registryFor(env: Env): ModelRegistry {
     startOrt: startOrtInWorkerd,
     budgetBytes: positiveNumber(env.MODEL_MEMORY_BUDGET_MB, DEFAULT_BUDGET_MB) * 1024 * 1024,
     runAllowanceBytes: positiveNumber(env.RUN_MEMORY_MB, DEFAULT_RUN_MEMORY_MB) * 1024 * 1024,
+    batching: env.BATCHING !== "off",
   });
   return registry;
 }

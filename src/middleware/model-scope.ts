@@ -8,14 +8,27 @@ import type { ModelRegistry } from "../runtime/registry.js";
  * `registry.manifest(id)` or `registry.list()`, whether the id came from the body (OpenAI), the
  * path (Workers AI, KServe v2) or a default (the one translator, a knowledge base's embedder), so
  * this is the one place a key's model list is enforced, with no route parsing a body twice. It also
- * notes the model for the access log. Everything else is the shared registry itself.
+ * notes the model for the access log, and ties shared loads to the request's `waitUntil` (see
+ * `ModelRegistry.keepAlive`). Everything else is the shared registry itself.
  */
 export function requestRegistry(registry: ModelRegistry, c: Context<AppEnv>): ModelRegistry {
   const allowed = (id: string) => {
     const models = c.get("apiKey")?.models;
     return models === undefined || models.includes(id);
   };
-  const scoped: Pick<ModelRegistry, "manifest" | "list"> = {
+  const keepAlive = (work: Promise<unknown>) => c.executionCtx.waitUntil(work.catch(() => undefined));
+  const scoped: Pick<ModelRegistry, "manifest" | "list" | "keepAlive" | "session" | "asset"> = {
+    keepAlive,
+    session(manifest, file) {
+      const loading = registry.session(manifest, file);
+      keepAlive(loading);
+      return loading;
+    },
+    asset(manifest, name, cost, build) {
+      const loading = registry.asset(manifest, name, cost, build);
+      keepAlive(loading);
+      return loading;
+    },
     manifest(id) {
       c.set("model", id);
       if (!allowed(id)) {
@@ -31,7 +44,7 @@ export function requestRegistry(registry: ModelRegistry, c: Context<AppEnv>): Mo
   };
   return new Proxy(registry, {
     get(target, property) {
-      if (property === "manifest" || property === "list") return scoped[property];
+      if (Object.hasOwn(scoped, property)) return scoped[property as keyof typeof scoped];
       const value: unknown = Reflect.get(target, property, target);
       // Bound to the shared registry so its own state (caches, counters) is never copied.
       return typeof value === "function" ? value.bind(target) : value;

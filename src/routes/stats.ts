@@ -1,6 +1,7 @@
 import { Hono } from "hono";
 import type { AppEnv } from "../env.js";
 import { ModelSession } from "../runtime/session.js";
+import { batchStatsOf } from "../tasks/batcher.js";
 
 /** What this isolate holds: cached models, ORT's wasm memory, cache and store counters. */
 export const stats = new Hono<AppEnv>().get("/v1/stats", async (c) => {
@@ -10,9 +11,11 @@ export const stats = new Hono<AppEnv>().get("/v1/stats", async (c) => {
   return c.json({
     ort: { wasm_memory_bytes: runtime.wasmMemoryBytes() },
     cache,
-    sessions: registry.cache
-      .loaded()
-      .flatMap(([key, value]) => (value instanceof ModelSession ? [{ key, runs: value.runs }] : [])),
+    sessions: registry.cache.loaded().flatMap(([key, value]) => {
+      if (!(value instanceof ModelSession)) return [];
+      const batch = batchStatsOf(value);
+      return [{ key, runs: value.runs, ...(batch ? { batch } : {}) }];
+    }),
     store: {
       bytes_read: registry.store.bytesRead,
       reads: Object.fromEntries(registry.store.reads),

@@ -20,6 +20,8 @@ export interface RegistryOptions {
   budgetBytes: number;
   /** What one run may add to ORT's memory (see tasks/run-memory.ts). */
   runAllowanceBytes?: number;
+  /** Concurrent generations on one model share decode steps (tasks/batcher.ts); default on. */
+  batching?: boolean;
   /** How long a manifest read from the store is trusted before it is read again. */
   manifestTtlMs?: number;
 }
@@ -38,6 +40,7 @@ export class ModelRegistry {
   readonly store: CountingStore;
   readonly cache: IsolateCache;
   readonly runAllowanceBytes: number;
+  readonly batching: boolean;
   private readonly manifests = new Map<string, CachedManifest>();
   private readonly manifestTtlMs: number;
 
@@ -45,8 +48,17 @@ export class ModelRegistry {
     this.store = new CountingStore(options.store);
     this.cache = new IsolateCache(options.budgetBytes);
     this.runAllowanceBytes = options.runAllowanceBytes ?? 16 * 1024 * 1024;
+    this.batching = options.batching ?? true;
     this.manifestTtlMs = options.manifestTtlMs ?? 30_000;
   }
+
+  /**
+   * Keeps shared work (a model load, a batched step) running if the request that started it ends
+   * first: in Workers, a promise's continuations belong to the request that created it, and those
+   * of a cancelled request are dropped, which would strand every other request waiting on it. The
+   * registry a request sees binds this to its `waitUntil`; the shared one has nothing to extend.
+   */
+  keepAlive(_work: Promise<unknown>): void {}
 
   runtime(): Promise<OrtRuntime> {
     return this.options.startOrt();

@@ -84,6 +84,8 @@ export interface DecodeOptions {
   noCache?: boolean;
   /** Prompt tokens per run when the prompt is fed with the cache (default: all at once). */
   prefillChunk?: number;
+  /** Extends the request's life over shared work it starts (see ModelRegistry.keepAlive). */
+  keepAlive?: (work: Promise<unknown>) => void;
 }
 
 export type FinishReason = "stop" | "length";
@@ -119,6 +121,9 @@ export class DecodeRun {
   finish(choice: number, reason: FinishReason): void {
     this.finished[choice] ??= reason;
   }
+
+  /** A lone run holds nothing beyond itself. */
+  close(): void {}
 
   /** Runs the model once and picks one token per unfinished choice. */
   async step(): Promise<{ choice: number; token: number }[]> {

@@ -25,9 +25,10 @@ const SAFETY = 1.25;
 export function runCost(config: ModelConfig, options: { logits: boolean; cache: boolean }): RunCost {
   const hidden = config.hidden ?? 768;
   const intermediate = config.intermediate ?? 4 * hidden;
-  const heads = config.heads ?? 12;
+  // A model whose config names no attention heads has no attention (static embeddings, MLPs).
+  const heads = config.heads ?? 0;
   const logits = options.logits ? (config.vocabSize ?? 32_000) : 0;
-  const kvWidth = (config.kvHeads ?? heads) * (config.headDim ?? hidden / heads);
+  const kvWidth = heads === 0 ? 0 : (config.kvHeads ?? heads) * (config.headDim ?? hidden / heads);
   const cache = options.cache ? (config.layers ?? 12) * 2 * kvWidth * 2 : 0;
   return {
     perToken: SAFETY * FLOAT * (4 * hidden + intermediate + logits),

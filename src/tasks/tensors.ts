@@ -136,3 +136,53 @@ export function fromHalfBits(bits: number): number {
   if (exponent === 0x1f) return mantissa ? Number.NaN : sign * Number.POSITIVE_INFINITY;
   return sign * 2 ** (exponent - 15) * (1 + mantissa / 1024);
 }
+
+/**
+ * Cache tensors are `[rows, heads, positions, headDim]`. In a batch of sequences of different
+ * lengths, each row's positions are right-aligned (left padding, masked out), so a row's newest
+ * position is always the last column.
+ */
+export function padPositionsLeft(ort: Ort, tensor: Tensor, width: number): Tensor {
+  const [rows = 1, heads = 1, positions = 0, headDim = 1] = tensor.dims;
+  if (positions === width) return tensor;
+  return copyColumns(ort, tensor, [rows, heads, width, headDim], width - positions, 0, positions);
+}
+
+/** Keeps the last `width` positions of every row (the columns every row has left as padding go). */
+export function keepLastPositions(ort: Ort, tensor: Tensor, width: number): Tensor {
+  const [rows = 1, heads = 1, positions = 0, headDim = 1] = tensor.dims;
+  if (positions === width) return tensor;
+  return copyColumns(ort, tensor, [rows, heads, width, headDim], 0, positions - width, width);
+}
+
+/** The rows of `a` then the rows of `b` (same shape but for rows). */
+export function concatRows(ort: Ort, a: Tensor, b: Tensor): Tensor {
+  const first = a.data as RowData;
+  const second = b.data as RowData;
+  const target = new (first.constructor as new (length: number) => RowData)(first.length + second.length);
+  target.set(first as never, 0);
+  target.set(second as never, first.length);
+  return withRows(ort, a, target, (a.dims[0] ?? 0) + (b.dims[0] ?? 0));
+}
+
+function copyColumns(
+  ort: Ort,
+  tensor: Tensor,
+  dims: [number, number, number, number],
+  targetStart: number,
+  sourceStart: number,
+  count: number,
+): Tensor {
+  const [rows, heads, width, headDim] = dims;
+  const positions = tensor.dims[2] ?? 0;
+  const source = tensor.data as RowData;
+  const target = new (source.constructor as new (length: number) => RowData)(rows * heads * width * headDim);
+  for (let block = 0; block < rows * heads; block++) {
+    const from = (block * positions + sourceStart) * headDim;
+    target.set(
+      source.subarray(from, from + count * headDim) as never,
+      (block * width + targetStart) * headDim,
+    );
+  }
+  return new ort.Tensor(tensor.type as "float32", target as Float32Array, dims);
+}

@@ -2,7 +2,8 @@ import { ApiError, invalidParam } from "../errors.js";
 import type { Manifest } from "../runtime/manifest.js";
 import type { ChatMessage } from "../text/chat-template.js";
 import { StreamDecoder } from "../text/stream-decoder.js";
-import { type CausalLM, causalLM, DecodeRun, type FinishReason } from "./causal-lm.js";
+import { batcherFor, type Stepper } from "./batcher.js";
+import { type CausalLM, causalLM, type DecodeOptions, DecodeRun, type FinishReason } from "./causal-lm.js";
 import { idList } from "./model-config.js";
 import { pickOnnx } from "./model-files.js";
 import { type Opener, openForTask, specialTokenId, type TextAssets, textAssets } from "./open-model.js";
@@ -34,7 +35,14 @@ export interface TextGenerator {
   fingerprint: string;
   runCost: RunCost;
   runAllowance: number;
+  /** Concurrent generations share each decode step (off: they take turns, one run each). */
+  batching: boolean;
+  keepAlive: (work: Promise<unknown>) => void;
 }
+
+/** Rows one batched step may hold, and generations that may wait for a place before a 429. */
+export const MAX_BATCH_ROWS = 16;
+export const MAX_BATCH_QUEUE = 64;
 
 /** Opens a model for generation; `release` when done, so the cache may evict it again. */
 export const openGenerator: Opener<TextGenerator> = (registry, manifest, dtype) =>
@@ -50,6 +58,8 @@ export const openGenerator: Opener<TextGenerator> = (registry, manifest, dtype) 
       fingerprint: file.sha256.slice(0, 12),
       runCost: runCost(assets.config, { logits: true, cache: true }),
       runAllowance: registry.runAllowanceBytes,
+      batching: registry.batching,
+      keepAlive: (work) => registry.keepAlive(work),
     };
   });
 
@@ -212,7 +222,7 @@ export async function* generateText(
   signal?: AbortSignal,
 ): AsyncGenerator<GenerationStep> {
   const usage: Usage = { promptTokens: prompt.ids.length, completionTokens: 0 };
-  const run = new DecodeRun(generator.lm, {
+  const options: DecodeOptions = {
     promptIds: prompt.ids,
     maxNewTokens: resolved.maxNewTokens,
     n: resolved.n,
@@ -220,16 +230,44 @@ export async function* generateText(
     seed: resolved.seed,
     eosIds: generator.eosIds,
     prefillChunk: resolved.prefillChunk,
-  });
+    keepAlive: generator.keepAlive,
+  };
+  // Only a model with a cache can batch: without one, every step recomputes each sequence whole.
+  const run: Stepper =
+    generator.batching && generator.lm.layout.past.length > 0
+      ? batcherFor(generator.lm, {
+          maxRows: MAX_BATCH_ROWS,
+          maxQueue: MAX_BATCH_QUEUE,
+          cost: generator.runCost,
+          allowance: generator.runAllowance,
+        }).join(options)
+      : new DecodeRun(generator.lm, options);
   const decoders = Array.from(
     { length: resolved.n },
     () => new StreamDecoder(generator.assets.tokenizer, resolved.stop),
   );
+  try {
+    yield* decode(run, decoders, usage, signal);
+  } finally {
+    run.close();
+  }
+}
+
+/** Turns each step's tokens into text pieces, until every choice has finished or `signal` aborts. */
+async function* decode(
+  run: Stepper,
+  decoders: StreamDecoder[],
+  usage: Usage,
+  signal: AbortSignal | undefined,
+): AsyncGenerator<GenerationStep> {
   while (!run.done) {
     if (signal?.aborted) return;
+    const finishedBefore = run.finished.map((reason) => reason !== undefined);
     const picked = await run.step();
     const deltas: ChoiceDelta[] = [];
     for (const { choice, token } of picked) {
+      // A batch may have stepped a choice that a stop string had already ended.
+      if (finishedBefore[choice]) continue;
       usage.completionTokens += 1;
       const decoder = decoders[choice];
       if (!decoder) continue;

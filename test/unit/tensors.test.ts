@@ -127,5 +127,14 @@ describe("run memory", () => {
     const decoder = runCost(config, { logits: true, cache: true });
     assert.ok(runBytes(encoder, 1, 128) > 2 * runBytes(encoder, 1, 64) - 1);
     assert.ok(decoder.perToken > encoder.perToken && decoder.perAttended > encoder.perAttended);
+    const staticEmbeddings = runCost(readModelConfig({ hidden_size: 100, vocab_size: 50002 }), {
+      logits: false,
+      cache: false,
+    });
+    assert.equal(staticEmbeddings.perAttended, 0, "no heads, no attention");
+    assert.ok(
+      runBytes(staticEmbeddings, 1, 512) < 3 * 2 ** 20,
+      "a row of 512 tokens is small without attention",
+    );
   });
 });

@@ -1,0 +1,384 @@
+import type { Tensor } from "onnxruntime-web/wasm";
+import { ApiError } from "../errors.js";
+import type { Feeds, ModelSession } from "../runtime/session.js";
+import type { CausalLM, DecodeOptions, FinishReason } from "./causal-lm.js";
+import { type RunCost, runBytes } from "./run-memory.js";
+import { nextToken, seededRandom } from "./sampling.js";
+import {
+  concatRows,
+  emptyCache,
+  int64Tensor,
+  keepLastPositions,
+  lastLogits,
+  padPositionsLeft,
+  reorderRows,
+  repeatRows,
+} from "./tensors.js";
+
+/**
+ * Continuous batching for a decoder with a KV cache: one batched decode step for every active
+ * generation on a model, instead of one run per request per token. Reading the weights dominates
+ * a batch-1 step, so eight rows cost little more than one.
+ *
+ * A request is prefilled alone (its prompt, batch 1, exactly as it would run by itself), picks its
+ * first token, and joins the batch at the next step. Rows of different lengths share a step through
+ * left padding: each row's positions are right-aligned in the cache, the padding is masked out by
+ * `attention_mask`, and every row gets its own `position_ids`. A finished, stopped or abandoned row
+ * leaves before the next step, and the cache is compacted to the rows that remain. Every row keeps
+ * its own sampler, seeded as a lone request's would be, so batching changes no answer.
+ *
+ * The batch is bounded: by `maxRows`, and by the per-run memory allowance over the longest the rows
+ * can grow; a request that would exceed it waits for rows to leave, and a full queue is a 429.
+ */
+export interface Stepper {
+  readonly generated: number[][];
+  readonly finished: (FinishReason | undefined)[];
+  readonly done: boolean;
+  /** The tokens picked for this generation at its next step. */
+  step(): Promise<{ choice: number; token: number }[]>;
+  finish(choice: number, reason: FinishReason): void;
+  /** Leaves the batch (a disconnect): every unfinished choice stops. */
+  close(): void;
+}
+
+export interface BatchLimits {
+  maxRows: number;
+  maxQueue: number;
+  cost: RunCost;
+  allowance: number;
+}
+
+export interface BatchStats {
+  active_rows: number;
+  queued: number;
+  steps: number;
+  mean_batch_size: number;
+  tokens: number;
+  tokens_per_second: number;
+}
+
+type Picked = { choice: number; token: number }[];
+
+class Member implements Stepper {
+  readonly generated: number[][];
+  readonly finished: (FinishReason | undefined)[];
+  readonly randoms: (() => number)[];
+  private readonly mailbox: Picked[] = [];
+  private failure: unknown;
+
+  constructor(
+    readonly options: DecodeOptions,
+    private readonly batcher: DecodeBatcher,
+  ) {
+    this.generated = Array.from({ length: options.n }, () => []);
+    this.finished = Array.from({ length: options.n }, () => undefined);
+    this.randoms = Array.from({ length: options.n }, (_, index) => seededRandom(options.seed + index * 7919));
+  }
+
+  get done(): boolean {
+    return this.finished.every((reason) => reason !== undefined);
+  }
+
+  /**
+   * The next step's tokens. The generation that asks first runs the batch's next step, in its own
+   * request (so no request's timers carry another's work); the others wait for that step.
+   */
+  async step(): Promise<Picked> {
+    await this.batcher.yieldTurn();
+    for (;;) {
+      const ready = this.mailbox.shift();
+      if (ready) return ready;
+      if (this.failure !== undefined) throw this.failure;
+      await this.batcher.advance(this.options.keepAlive);
+    }
+  }
+
+  finish(choice: number, reason: FinishReason): void {
+    this.finished[choice] ??= reason;
+  }
+
+  close(): void {
+    for (let choice = 0; choice < this.finished.length; choice++) this.finish(choice, "stop");
+    this.batcher.leave(this);
+  }
+
+  deliver(picked: Picked): void {
+    this.mailbox.push(picked);
+  }
+
+  fail(error: unknown): void {
+    this.failure = error;
+  }
+
+  /** Picks a choice's next token from its logits, as a lone generation would. */
+  pick(choice: number, logits: Float32Array): number {
+    const generated = this.generated[choice] ?? [];
+    const token = nextToken(
+      logits.slice(),
+      this.options.sampling,
+      [...this.options.promptIds, ...generated],
+      generated,
+      this.randoms[choice] ?? Math.random,
+    );
+    generated.push(token);
+    if (this.options.eosIds.has(token)) this.finish(choice, "stop");
+    else if (generated.length >= this.options.maxNewTokens) this.finish(choice, "length");
+    return token;
+  }
+
+  /** The longest this generation can make a row. */
+  get longest(): number {
+    return this.options.promptIds.length + this.options.maxNewTokens;
+  }
+}
+
+interface Row {
+  member: Member;
+  choice: number;
+  /** Real positions of this row in the cache (the rest of the width is padding, on the left). */
+  length: number;
+}
+
+export class DecodeBatcher {
+  private rows: Row[] = [];
+  private readonly queue: Member[] = [];
+  private cache: Feeds | undefined;
+  private width = 0;
+  private current: Promise<void> | undefined;
+  private steps = 0;
+  private rowSteps = 0;
+  private tokens = 0;
+  private busyMs = 0;
+
+  constructor(
+    private readonly lm: CausalLM,
+    private readonly limits: BatchLimits,
+  ) {}
+
+  join(options: DecodeOptions): Stepper {
+    if (this.queue.length >= this.limits.maxQueue) {
+      throw new ApiError(
+        429,
+        `The model is serving ${this.rows.length} generations and ${this.queue.length} more are waiting; retry shortly.`,
+        "model_busy",
+      );
+    }
+    const member = new Member(options, this);
+    this.queue.push(member);
+    return member;
+  }
+
+  stats(): BatchStats {
+    return {
+      active_rows: this.rows.length,
+      queued: this.queue.length,
+      steps: this.steps,
+      mean_batch_size: this.steps === 0 ? 0 : this.rowSteps / this.steps,
+      tokens: this.tokens,
+      tokens_per_second: this.busyMs === 0 ? 0 : (1000 * this.tokens) / this.busyMs,
+    };
+  }
+
+  leave(member: Member): void {
+    const queued = this.queue.indexOf(member);
+    if (queued >= 0) this.queue.splice(queued, 1);
+    // A step in progress compacts when it ends; otherwise the rows (and their cache) go now.
+    if (!this.current) this.compact();
+  }
+
+  yieldTurn(): Promise<void> {
+    return this.lm.session.yieldTurn();
+  }
+
+  /**
+   * Runs the batch's next step, or waits for the one already running. The step is kept alive past
+   * the request that started it, since every other generation in the batch waits on it too.
+   */
+  advance(keepAlive?: (work: Promise<unknown>) => void): Promise<void> {
+    if (!this.current) {
+      this.current = this.runStep().finally(() => {
+        this.current = undefined;
+      });
+      keepAlive?.(this.current);
+    }
+    return this.current;
+  }
+
+  /** Newcomers prefilled, then one token for every active row; a failure fails every generation in it. */
+  private async runStep(): Promise<void> {
+    const started = performance.now();
+    try {
+      this.compact();
+      for (const member of this.admissible()) await this.prefill(member);
+      this.compact();
+      if (this.rows.length > 0) await this.decode();
+      this.compact();
+    } catch (error) {
+      for (const member of new Set([...this.rows.map((row) => row.member), ...this.queue]))
+        member.fail(error);
+      this.rows = [];
+      this.queue.length = 0;
+      this.cache = undefined;
+      this.width = 0;
+    }
+    this.busyMs += performance.now() - started;
+  }
+
+  /** The queued members that fit beside the active rows, in arrival order. */
+  private admissible(): Member[] {
+    const admitted: Member[] = [];
+    let rows = this.rows.length;
+    let longest = Math.max(0, ...this.rows.map((row) => row.member.longest));
+    while (this.queue.length > 0) {
+      const member = this.queue[0] as Member;
+      const nextRows = rows + member.options.n;
+      const nextLongest = Math.max(longest, member.longest);
+      const fits = runBytes(this.limits.cost, nextRows, 1, nextLongest) <= this.limits.allowance;
+      if (rows > 0 && (nextRows > this.limits.maxRows || !fits)) break;
+      admitted.push(member);
+      this.queue.shift();
+      rows = nextRows;
+      longest = nextLongest;
+    }
+    return admitted;
+  }
+
+  /** The prompt alone, in pieces that fit one run; its first tokens; then its rows join the batch. */
+  private async prefill(member: Member): Promise<void> {
+    const { session, layout } = this.lm;
+    const prompt = member.options.promptIds;
+    const chunk = Math.max(1, member.options.prefillChunk ?? prompt.length);
+    let cache: Feeds | undefined;
+    let logits: Float32Array[] = [];
+    for (let start = 0; start < prompt.length; start += chunk) {
+      if (start > 0) await session.yieldTurn();
+      const piece = prompt.slice(start, start + chunk);
+      const feeds = this.feeds([piece], [start], start, cache);
+      const outputs = await session.run(feeds);
+      cache = this.present(outputs);
+      logits = lastLogits(outputs.logits as Tensor);
+    }
+    const row = logits[0] ?? new Float32Array();
+    const picked = member.finished.map((_, choice) => ({ choice, token: member.pick(choice, row) }));
+    this.tokens += picked.length;
+    member.deliver(picked);
+    const live = member.finished.flatMap((reason, choice) => (reason ? [] : [choice]));
+    if (live.length === 0 || !cache || layout.past.length === 0) return;
+    this.addRows(member, live, cache, prompt.length);
+  }
+
+  /** Appends rows (each a copy of the prompt's cache) to the batch, padding whichever side is shorter. */
+  private addRows(member: Member, choices: number[], cache: Feeds, length: number): void {
+    const { ort } = this.lm.session;
+    const width = Math.max(this.width, length);
+    const joined: Feeds = {};
+    for (const [name, tensor] of Object.entries(cache)) {
+      const rows = padPositionsLeft(ort, repeatRows(ort, tensor, choices.length), width);
+      const current = this.cache?.[name];
+      joined[name] = current ? concatRows(ort, padPositionsLeft(ort, current, width), rows) : rows;
+    }
+    this.cache = joined;
+    this.width = width;
+    for (const choice of choices) this.rows.push({ member, choice, length });
+  }
+
+  /** Drops rows that finished or whose request left, then the padding no remaining row needs. */
+  private compact(): void {
+    const keep = this.rows.flatMap((row, index) => (row.member.finished[row.choice] ? [] : [index]));
+    if (keep.length === this.rows.length) return;
+    const { ort } = this.lm.session;
+    this.rows = keep.map((index) => this.rows[index] as Row);
+    if (this.rows.length === 0 || !this.cache) {
+      this.cache = undefined;
+      this.width = 0;
+      return;
+    }
+    const width = Math.max(...this.rows.map((row) => row.length));
+    this.cache = Object.fromEntries(
+      Object.entries(this.cache).map(([name, tensor]) => [
+        name,
+        keepLastPositions(ort, reorderRows(ort, tensor, keep), width),
+      ]),
+    );
+    this.width = width;
+  }
+
+  /** One token for every active row. */
+  private async decode(): Promise<void> {
+    const tokens = this.rows.map((row) => [row.member.generated[row.choice]?.at(-1) ?? 0]);
+    const lengths = this.rows.map((row) => row.length);
+    const outputs = await this.lm.session.run(this.feeds(tokens, lengths, this.width, this.cache));
+    this.cache = this.present(outputs);
+    this.width += 1;
+    const logits = lastLogits(outputs.logits as Tensor);
+    const byMember = new Map<Member, Picked>();
+    this.rows.forEach((row, index) => {
+      row.length += 1;
+      const token = row.member.pick(row.choice, logits[index] ?? new Float32Array());
+      const picked = byMember.get(row.member) ?? [];
+      picked.push({ choice: row.choice, token });
+      byMember.set(row.member, picked);
+    });
+    for (const [member, picked] of byMember) member.deliver(picked);
+    this.steps += 1;
+    this.rowSteps += this.rows.length;
+    this.tokens += this.rows.length;
+  }
+
+  /**
+   * Feeds for rows of equal new-token counts over a cache `width` positions wide, each row's real
+   * positions right-aligned: `attention_mask` zeroes the padding, `position_ids` count real positions.
+   */
+  private feeds(tokens: number[][], lengths: number[], width: number, cache: Feeds | undefined): Feeds {
+    const { layout, session } = this.lm;
+    const { ort } = session;
+    const rows = tokens.length;
+    const length = tokens[0]?.length ?? 0;
+    const feeds: Feeds = { input_ids: int64Tensor(ort, tokens.flat(), [rows, length]) };
+    if (layout.hasAttentionMask) {
+      const total = width + length;
+      const mask = new BigInt64Array(rows * total);
+      for (const [row, real] of lengths.entries())
+        mask.fill(1n, row * total + (width - real), (row + 1) * total);
+      feeds.attention_mask = new ort.Tensor("int64", mask, [rows, total]);
+    }
+    if (layout.hasPositionIds) {
+      const positions = lengths.flatMap((real) => Array.from({ length }, (_, i) => real + i));
+      feeds.position_ids = int64Tensor(ort, positions, [rows, length]);
+    }
+    if (layout.hasCacheBranch) {
+      feeds.use_cache_branch = new ort.Tensor("bool", new Uint8Array([width > 0 ? 1 : 0]), [1]);
+    }
+    for (const layer of layout.past) {
+      for (const name of [layer.key, layer.value]) {
+        feeds[name] = cache?.[name] ?? emptyCache(ort, layout.kvType, rows, layout.kvHeads, layout.headDim);
+      }
+    }
+    return feeds;
+  }
+
+  private present(outputs: Record<string, Tensor>): Feeds {
+    const present: Feeds = {};
+    for (const layer of this.lm.layout.past) {
+      present[layer.key] = outputs[layer.presentKey] as Tensor;
+      present[layer.value] = outputs[layer.presentValue] as Tensor;
+    }
+    return present;
+  }
+}
+
+const batchers = new WeakMap<ModelSession, DecodeBatcher>();
+
+/** The batcher of a decoder session, made on first use; it lives as long as the session is cached. */
+export function batcherFor(lm: CausalLM, limits: BatchLimits): DecodeBatcher {
+  let batcher = batchers.get(lm.session);
+  if (!batcher) {
+    batcher = new DecodeBatcher(lm, limits);
+    batchers.set(lm.session, batcher);
+  }
+  return batcher;
+}
+
+export function batchStatsOf(session: ModelSession): BatchStats | undefined {
+  return batchers.get(session)?.stats();
+}

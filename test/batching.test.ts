@@ -1,0 +1,146 @@
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import { nodeRegistry } from "../host/engine.js";
+import { MODELS_DIR } from "../host/paths.js";
+import { batcherFor, batchStatsOf, type Stepper } from "../src/tasks/batcher.js";
+import { type DecodeOptions, DecodeRun } from "../src/tasks/causal-lm.js";
+import { GREEDY } from "../src/tasks/sampling.js";
+import {
+  MAX_BATCH_QUEUE,
+  MAX_BATCH_ROWS,
+  openGenerator,
+  type TextGenerator,
+} from "../src/tasks/text-generation.js";
+import { quickStore } from "./helpers/quick-store.js";
+import { readRecipeJson } from "./helpers/recipes.js";
+
+interface Golden {
+  eos_token_id: number | number[];
+  max_new_tokens: number;
+  cases: {
+    name: string;
+    input_ids: number[];
+    fp32: { greedy_ids: number[] };
+    int8: { greedy_ids: number[] };
+  }[];
+}
+
+const golden = await readRecipeJson<Golden>("shop-assistant", "golden.json");
+const eosIds = new Set([golden.eos_token_id].flat());
+
+function join(generator: TextGenerator, options: Omit<DecodeOptions, "eosIds">): Stepper {
+  const batcher = batcherFor(generator.lm, {
+    maxRows: MAX_BATCH_ROWS,
+    maxQueue: MAX_BATCH_QUEUE,
+    cost: generator.runCost,
+    allowance: generator.runAllowance,
+  });
+  return batcher.join({ ...options, eosIds });
+}
+
+async function drain(stepper: Stepper): Promise<number[][]> {
+  try {
+    while (!stepper.done) await stepper.step();
+    return stepper.generated;
+  } finally {
+    stepper.close();
+  }
+}
+
+const registry = nodeRegistry(await quickStore(`${MODELS_DIR}/shop-assistant`, "shop-assistant"));
+
+describe("continuous batching on the bundled chat model", () => {
+  for (const dtype of ["int8", "fp32"] as const) {
+    test(`${dtype}: concurrent greedy generations each equal the recipe's greedy goldens`, async () => {
+      const lease = await openGenerator(registry, await registry.manifest("shop-assistant"), dtype);
+      try {
+        const cases = [...golden.cases, ...golden.cases.slice(0, 2)];
+        const results = await Promise.all(
+          cases.map((c) =>
+            drain(
+              join(lease.value, {
+                promptIds: c.input_ids,
+                maxNewTokens: golden.max_new_tokens,
+                n: 1,
+                sampling: GREEDY,
+                seed: 0,
+              }),
+            ),
+          ),
+        );
+        results.forEach((generated, index) => {
+          const c = cases[index];
+          assert.ok(c);
+          assert.deepEqual(generated[0], c[dtype].greedy_ids, `${c.name} in a batch of ${cases.length}`);
+        });
+        const stats = batchStatsOf(lease.value.lm.session);
+        assert.ok(
+          stats && stats.mean_batch_size > 2,
+          `rows shared steps (mean batch ${stats?.mean_batch_size})`,
+        );
+        assert.equal(stats?.active_rows, 0);
+      } finally {
+        lease.release();
+      }
+    });
+  }
+
+  test("a seeded sample is the same alone and beside seven other generations, n: 3 included", async () => {
+    const lease = await openGenerator(registry, await registry.manifest("shop-assistant"), "int8");
+    try {
+      const sampled = {
+        promptIds: golden.cases[0]?.input_ids ?? [],
+        maxNewTokens: 24,
+        n: 3,
+        sampling: { ...GREEDY, temperature: 1.8 },
+        seed: 1234,
+      };
+      const alone = await drain(join(lease.value, sampled));
+      const others = golden.cases.map((c, index) =>
+        drain(
+          join(lease.value, {
+            promptIds: c.input_ids,
+            maxNewTokens: 10 + index * 5,
+            n: 1,
+            sampling: { ...GREEDY, temperature: 1 },
+            seed: index,
+          }),
+        ),
+      );
+      const together = await drain(join(lease.value, sampled));
+      await Promise.all(others);
+      assert.deepEqual(together, alone);
+      const unbatched = new DecodeRun(lease.value.lm, { ...sampled, eosIds });
+      while (!unbatched.done) await unbatched.step();
+      assert.deepEqual(alone, unbatched.generated, "the same draws as a generation that runs by itself");
+    } finally {
+      lease.release();
+    }
+  });
+
+  test("a generation that leaves is out of the batch at the next step, and the others go on", async () => {
+    const lease = await openGenerator(registry, await registry.manifest("shop-assistant"), "int8");
+    try {
+      const [first, second] = golden.cases;
+      assert.ok(first && second);
+      const options = (promptIds: number[]) => ({
+        promptIds,
+        maxNewTokens: 48,
+        n: 1,
+        sampling: GREEDY,
+        seed: 0,
+      });
+      const leaving = join(lease.value, options(first.input_ids));
+      const staying = join(lease.value, options(second.input_ids));
+      await leaving.step();
+      await leaving.step();
+      leaving.close();
+      const stayed = await drain(staying);
+      assert.deepEqual(stayed[0], second.int8.greedy_ids);
+      assert.ok((leaving.generated[0]?.length ?? 0) < first.int8.greedy_ids.length, "it stopped early");
+      assert.equal(batchStatsOf(lease.value.lm.session)?.active_rows, 0);
+    } finally {
+      lease.release();
+    }
+  });
+});
