@@ -69,15 +69,11 @@ export function graphAttribute(name: string, g: GraphProto): AttributeProto {
   return create(AttributeProtoSchema, { name, type: AttributeProto_AttributeType.GRAPH, g });
 }
 
-export function modelBytes(top: GraphProto, opset = 17): Uint8Array {
-  return encodeModel(
-    create(ModelProtoSchema, {
-      irVersion: 8n,
-      producerName: "quantizer unit test",
-      opsetImport: [create(OperatorSetIdProtoSchema, { domain: "", version: BigInt(opset) })],
-      graph: top,
-    }),
-  );
+/** A serialized model importing ai.onnx `opset`, plus com.microsoft when `microsoft` is set. */
+export function modelBytes(top: GraphProto, opset = 17, microsoft = false): Uint8Array {
+  const imports = [create(OperatorSetIdProtoSchema, { domain: "", version: BigInt(opset) })];
+  if (microsoft) imports.push(create(OperatorSetIdProtoSchema, { domain: "com.microsoft", version: 1n }));
+  return encodeModel(create(ModelProtoSchema, { irVersion: 8n, opsetImport: imports, graph: top }));
 }
 
 /** Seeded uniform values in [-1, 1) (a small LCG), so a failure reproduces. */
