@@ -15,7 +15,7 @@ import { mb, ms, percentile, ratio, table, timeInterleaved } from "./stats.js";
 
 /**
  * The int8 layouts in one run: float MatMul, today's 8-bit MatMulNBits (as int8.py writes it) and
- * the per-row MatMulInteger layout of `models:quantize`, on a stack of residual MLP blocks with
+ * the per-row int8 layout of `models:quantize` (MatMulIntegerToFloat), on a stack of residual MLP blocks with
  * random weights (generated here, about 59 MB of int8), then shop-assistant float vs requantized.
  * Times are per `session.run` in onnxruntime-web (WASM, one thread), interleaved round by round;
  * memory is the wasm growth while creating a session, each in a fresh process.
@@ -27,7 +27,7 @@ const ROUNDS = { 1: 20, 8: 8 } as const;
 const SHOP_ROUNDS = 30;
 const PROMPT = 24;
 
-type Layout = "fp32" | "MatMulNBits-8 (today)" | "per-row MatMulInteger (models:quantize)";
+type Layout = "fp32" | "MatMulNBits-8 (today)" | "per-row int8 (models:quantize)";
 
 /** int8.py's `_nbits_weight`: q + 128 as uint8 [N, blocks, block], K padded, channel scale per block. */
 function nbitsWeight(name: string, weight: Float32Array, k: number, n: number) {
@@ -106,7 +106,7 @@ async function benchStack(ort: Ort, dir: string): Promise<string> {
   const files: Record<Layout, Uint8Array> = {
     fp32,
     "MatMulNBits-8 (today)": mlpStack(true),
-    "per-row MatMulInteger (models:quantize)": quantizeOnnx(fp32).bytes,
+    "per-row int8 (models:quantize)": quantizeOnnx(fp32).bytes,
   };
   const layouts = Object.keys(files) as Layout[];
   const costs = new Map<Layout, { grownBytes: number; createMs: number }>();
@@ -179,7 +179,7 @@ async function benchShopAssistant(ort: Ort, dir: string): Promise<string> {
     vocab_size: number;
   };
   const fp32 = new Uint8Array(await readFile(join(folder, "onnx", "model.onnx")));
-  const files = { fp32, "per-row MatMulInteger (models:quantize)": quantizeOnnx(fp32).bytes };
+  const files = { fp32, "per-row int8 (models:quantize)": quantizeOnnx(fp32).bytes };
   type Variant = keyof typeof files;
   const variants = Object.keys(files) as Variant[];
   const costs = new Map<Variant, { grownBytes: number; createMs: number }>();

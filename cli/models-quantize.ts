@@ -7,7 +7,7 @@ const usage = `Usage: npm run models:quantize -- <folder>
 
 Writes onnx/<name>_quantized.onnx beside every float onnx/<name>.onnx of a Hugging Face / Optimum
 model folder: int8 weights per output channel, activations quantized per row at run time
-(MatMulInteger), embedding tables gathered as int8. An existing _quantized file is replaced.`;
+(MatMulIntegerToFloat), embedding tables gathered as int8. An existing _quantized file is replaced.`;
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,

@@ -18,6 +18,7 @@ import {
   ModelProtoSchema,
   type NodeProto,
   NodeProtoSchema,
+  OperatorSetIdProtoSchema,
   type TensorProto,
   TensorProto_DataLocation,
   TensorProto_DataType,
@@ -40,6 +41,12 @@ export function defaultOpset(model: ModelProto): number {
   const entry = model.opsetImport.find((o) => o.domain === "" || o.domain === "ai.onnx");
   if (!entry) throw new Error("The model imports no ai.onnx operator set.");
   return Number(entry.version);
+}
+
+/** Adds an operator set import unless the model already imports that domain. */
+export function importOpset(model: ModelProto, domain: string, version: number): void {
+  if (model.opsetImport.some((o) => o.domain === domain)) return;
+  model.opsetImport.push(create(OperatorSetIdProtoSchema, { domain, version: BigInt(version) }));
 }
 
 /** The graphs held by a node's attributes (an If's branches, a Loop's or Scan's body). */

@@ -25,7 +25,7 @@ export function quantizeRows(x: Float32Array, width: number): { q: Int32Array; s
   return { q, scales };
 }
 
-/** float(sum_k q[r,k] * w[k,n]) * s[r] * channel[n], with w int8 [K, N] row-major. */
+/** (float(sum_k q[r,k] * w[k,n]) * channel[n]) * s[r], with w int8 [K, N] row-major. */
 export function int8MatMul(
   x: Float32Array,
   k: number,
@@ -40,7 +40,7 @@ export function int8MatMul(
     for (let c = 0; c < n; c++) {
       let acc = 0;
       for (let i = 0; i < k; i++) acc += (q[r * k + i] as number) * (w[i * n + c] as number);
-      out[r * n + c] = f(f(f(acc) * (scales[r] as number)) * (channelScales[c] as number));
+      out[r * n + c] = f(f(f(acc) * (channelScales[c] as number)) * (scales[r] as number));
     }
   }
   return out;
