@@ -101,21 +101,19 @@ export function makeNode(
 
 type TypedArray = Float32Array | Int8Array | Uint8Array | Int32Array | BigInt64Array;
 
-const DATA_TYPES = new Map<string, TensorProto_DataType>([
-  ["Float32Array", TensorProto_DataType.FLOAT],
-  ["Int8Array", TensorProto_DataType.INT8],
-  ["Uint8Array", TensorProto_DataType.UINT8],
-  ["Int32Array", TensorProto_DataType.INT32],
-  ["BigInt64Array", TensorProto_DataType.INT64],
-]);
+function dataType(data: TypedArray): TensorProto_DataType {
+  if (data instanceof Float32Array) return TensorProto_DataType.FLOAT;
+  if (data instanceof Int8Array) return TensorProto_DataType.INT8;
+  if (data instanceof Uint8Array) return TensorProto_DataType.UINT8;
+  if (data instanceof Int32Array) return TensorProto_DataType.INT32;
+  return TensorProto_DataType.INT64;
+}
 
 /** An initializer holding `data` (little-endian raw bytes, as every platform ORT runs on). */
 export function makeTensor(name: string, dims: number[], data: TypedArray): TensorProto {
-  const dataType = DATA_TYPES.get(data.constructor.name);
-  if (dataType === undefined) throw new Error(`No ONNX type for ${data.constructor.name}`);
   const rawData = new Uint8Array(data.byteLength);
   rawData.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
-  return create(TensorProtoSchema, { name, dims: dims.map(BigInt), dataType, rawData });
+  return create(TensorProtoSchema, { name, dims: dims.map(BigInt), dataType: dataType(data), rawData });
 }
 
 export function tensorDims(tensor: TensorProto): number[] {
