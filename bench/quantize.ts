@@ -15,9 +15,9 @@ import {
 } from "../cli/lib/quantize/onnx.js";
 import { quantizeOnnx } from "../cli/lib/quantize/rewrite.js";
 import { quantizeChannels } from "../cli/lib/quantize/weights.js";
+import { MODELS_DIR } from "../host/paths.js";
 import type { Ort } from "../src/runtime/ort.js";
 import { startOrtInNode } from "../src/runtime/ort-node.js";
-import { MODELS_DIR } from "../test/helpers/worker.js";
 import { FLOAT, graph, modelBytes, randomValues, value } from "../test/unit/helpers/graphs.js";
 import { mb, ms, percentile, ratio, table, timeInterleaved } from "./stats.js";
 
