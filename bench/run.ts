@@ -3,6 +3,7 @@ import { parseArgs } from "node:util";
 import { benchEmbeddings } from "./embeddings.js";
 import { benchFoundation } from "./foundation.js";
 import { benchGeneration } from "./generation.js";
+import { benchQuantize } from "./quantize.js";
 import { benchTranslation } from "./translation.js";
 
 /**
@@ -15,6 +16,7 @@ const sections: Record<string, (models?: string[]) => Promise<string>> = {
   generation: benchGeneration,
   translation: benchTranslation,
   embeddings: benchEmbeddings,
+  quantize: benchQuantize,
 };
 
 const { values } = parseArgs({ options: { only: { type: "string" }, models: { type: "string" } } });
