@@ -3,8 +3,9 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { test } from "node:test";
 import type { InferenceSession, Tensor } from "onnxruntime-web";
-import { quantizeOnnx } from "../../cli/lib/quantize/rewrite.js";
-import { startOrtInNode } from "../../src/runtime/ort-node.js";
+import { quantizeOnnx } from "../cli/lib/quantize/rewrite.js";
+import { MODELS_DIR } from "../host/paths.js";
+import { startOrtInNode } from "../src/runtime/ort-node.js";
 
 /**
  * The bundled Llama decoder with past, quantized in memory: a row's logits do not depend on the
@@ -12,7 +13,7 @@ import { startOrtInNode } from "../../src/runtime/ort-node.js";
  * prompt is split, because its float projections sum in an order that depends on the row count;
  * the int8 projections are integer sums, which is what makes exact equality checkable here.)
  */
-const folder = join(import.meta.dirname, "..", "..", "models", "shop-assistant");
+const folder = join(MODELS_DIR, "shop-assistant");
 
 test("shop-assistant quantized: rows independent of the batch and of how the prompt is fed", async () => {
   const config = JSON.parse(await readFile(join(folder, "config.json"), "utf8")) as {
