@@ -1,9 +1,8 @@
 import type { Tensor } from "onnxruntime-web/wasm";
 import { ApiError } from "../errors.js";
 import type { Feeds, ModelSession } from "../runtime/session.js";
-import type { CausalLM, DecodeOptions, FinishReason } from "./causal-lm.js";
+import { type CausalLM, Choices, type DecodeOptions, type FinishReason } from "./causal-lm.js";
 import { type RunCost, runBytes } from "./run-memory.js";
-import { nextToken, seededRandom } from "./sampling.js";
 import {
   concatRows,
   emptyCache,
@@ -59,24 +58,15 @@ export interface BatchStats {
 
 type Picked = { choice: number; token: number }[];
 
-class Member implements Stepper {
-  readonly generated: number[][];
-  readonly finished: (FinishReason | undefined)[];
-  readonly randoms: (() => number)[];
+class Member extends Choices implements Stepper {
   private readonly mailbox: Picked[] = [];
   private failure: unknown;
 
   constructor(
-    readonly options: DecodeOptions,
+    options: DecodeOptions,
     private readonly batcher: DecodeBatcher,
   ) {
-    this.generated = Array.from({ length: options.n }, () => []);
-    this.finished = Array.from({ length: options.n }, () => undefined);
-    this.randoms = Array.from({ length: options.n }, (_, index) => seededRandom(options.seed + index * 7919));
-  }
-
-  get done(): boolean {
-    return this.finished.every((reason) => reason !== undefined);
+    super(options);
   }
 
   /**
@@ -93,10 +83,6 @@ class Member implements Stepper {
     }
   }
 
-  finish(choice: number, reason: FinishReason): void {
-    this.finished[choice] ??= reason;
-  }
-
   close(): void {
     for (let choice = 0; choice < this.finished.length; choice++) this.finish(choice, "stop");
     this.batcher.leave(this);
@@ -108,22 +94,6 @@ class Member implements Stepper {
 
   fail(error: unknown): void {
     this.failure = error;
-  }
-
-  /** Picks a choice's next token from its logits, as a lone generation would. */
-  pick(choice: number, logits: Float32Array): number {
-    const generated = this.generated[choice] ?? [];
-    const token = nextToken(
-      logits.slice(),
-      this.options.sampling,
-      [...this.options.promptIds, ...generated],
-      generated,
-      this.randoms[choice] ?? Math.random,
-    );
-    generated.push(token);
-    if (this.options.eosIds.has(token)) this.finish(choice, "stop");
-    else if (generated.length >= this.options.maxNewTokens) this.finish(choice, "length");
-    return token;
   }
 
   /** The longest this generation can make a row. */

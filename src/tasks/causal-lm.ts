@@ -91,24 +91,16 @@ export interface DecodeOptions {
 export type FinishReason = "stop" | "length";
 
 /**
- * One generation run: the prompt once, then one token per step for every unfinished choice.
- * The caller drives it step by step, so streaming, stop strings and disconnects are handled
- * outside, between steps (`finish`).
+ * The choices of one generation: their tokens, how each finished, and each one's sampler, seeded
+ * from the request's seed and the choice's index, so a choice draws the same tokens whether it
+ * runs alone or beside others.
  */
-export class DecodeRun {
+export class Choices {
   readonly generated: number[][];
   readonly finished: (FinishReason | undefined)[];
-  /** The raw last-position logits of the latest step, per batch row (before any penalty). */
-  lastLogits: Float32Array[] = [];
   private readonly randoms: (() => number)[];
-  private cache: Feeds | undefined;
-  private cacheLength = 0;
-  private steps = 0;
 
-  constructor(
-    private readonly lm: CausalLM,
-    private readonly options: DecodeOptions,
-  ) {
+  constructor(readonly options: DecodeOptions) {
     this.generated = Array.from({ length: options.n }, () => []);
     this.finished = Array.from({ length: options.n }, () => undefined);
     this.randoms = Array.from({ length: options.n }, (_, index) => seededRandom(options.seed + index * 7919));
@@ -120,6 +112,42 @@ export class DecodeRun {
 
   finish(choice: number, reason: FinishReason): void {
     this.finished[choice] ??= reason;
+  }
+
+  /** Picks a choice's next token from its logits; an EOS or the length limit finishes it. */
+  pick(choice: number, logits: Float32Array): number {
+    const generated = this.generated[choice] ?? [];
+    const token = nextToken(
+      logits.slice(),
+      this.options.sampling,
+      [...this.options.promptIds, ...generated],
+      generated,
+      this.randoms[choice] ?? Math.random,
+    );
+    generated.push(token);
+    if (this.options.eosIds.has(token)) this.finish(choice, "stop");
+    else if (generated.length >= this.options.maxNewTokens) this.finish(choice, "length");
+    return token;
+  }
+}
+
+/**
+ * One generation run: the prompt once, then one token per step for every unfinished choice.
+ * The caller drives it step by step, so streaming, stop strings and disconnects are handled
+ * outside, between steps (`finish`).
+ */
+export class DecodeRun extends Choices {
+  /** The raw last-position logits of the latest step, per batch row (before any penalty). */
+  lastLogits: Float32Array[] = [];
+  private cache: Feeds | undefined;
+  private cacheLength = 0;
+  private steps = 0;
+
+  constructor(
+    private readonly lm: CausalLM,
+    options: DecodeOptions,
+  ) {
+    super(options);
   }
 
   /** A lone run holds nothing beyond itself. */
@@ -134,19 +162,7 @@ export class DecodeRun {
     for (let choice = 0; choice < this.options.n; choice++) {
       if (this.finished[choice]) continue;
       const row = logits[this.steps === 0 ? 0 : choice];
-      if (!row) continue;
-      const generated = this.generated[choice] ?? [];
-      const token = nextToken(
-        row.slice(),
-        this.options.sampling,
-        [...this.options.promptIds, ...generated],
-        generated,
-        this.randoms[choice] ?? Math.random,
-      );
-      generated.push(token);
-      picked.push({ choice, token });
-      if (this.options.eosIds.has(token)) this.finish(choice, "stop");
-      else if (generated.length >= this.options.maxNewTokens) this.finish(choice, "length");
+      if (row) picked.push({ choice, token: this.pick(choice, row) });
     }
     this.steps += 1;
     return picked;
