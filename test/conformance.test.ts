@@ -53,6 +53,8 @@ interface Entry {
 
 const ROOT = join(import.meta.dirname, "fixtures", "hf");
 const index = JSON.parse(await readFile(join(ROOT, "index.json"), "utf8")) as { fixtures: Entry[] };
+/** `HF_FIXTURES=marian-merged,t5` narrows the run while working on one layout. */
+const only = process.env.HF_FIXTURES?.split(",");
 
 // ---------------------------------------------------------------------------------------------
 // The only part of this file that knows the engine's internal API (src/tasks); re-point it here.
@@ -164,7 +166,7 @@ describe("the fixture index", () => {
   });
 });
 
-for (const entry of index.fixtures) {
+for (const entry of index.fixtures.filter((e) => !only || only.includes(e.name))) {
   describe(`${entry.name} (${entry.task}, ${entry.layout})`, () => {
     test("the task is inferred from config.json", async () => {
       const config = JSON.parse(await readFile(join(ROOT, entry.name, "config.json"), "utf8"));
