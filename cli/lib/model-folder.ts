@@ -36,14 +36,13 @@ export async function listFiles(folder: string): Promise<string[]> {
 export function inferTask(config: Record<string, unknown> | undefined): Task {
   const architectures = Array.isArray(config?.architectures) ? config.architectures.map(String) : [];
   const modelType = typeof config?.model_type === "string" ? config.model_type : "";
-  if (architectures.some((name) => name.endsWith("ForCausalLM"))) return "text-generation";
+  // Hugging Face names a causal LM `...ForCausalLM`, or `...LMHeadModel` for the oldest (GPT-2).
+  if (architectures.some((name) => /ForCausalLM$|LMHeadModel$/.test(name))) return "text-generation";
   if (architectures.some((name) => /MTModel$|ForConditionalGeneration$/.test(name))) return "translation";
   if (architectures.some((name) => name.endsWith("ForSequenceClassification"))) return "text-classification";
-  if (
-    modelType === "static-embedding" ||
-    architectures.some((name) => /Model$/.test(name) && modelType === "bert")
-  )
-    return "feature-extraction";
+  // A bare `...Model` (BertModel, DistilBertModel, XLMRobertaModel, ...) returns hidden states.
+  const bareModel = (name: string) => /^[A-Za-z0-9]+Model$/.test(name) && !/EncoderDecoderModel$/.test(name);
+  if (modelType === "static-embedding" || architectures.some(bareModel)) return "feature-extraction";
   return "tensor";
 }
 

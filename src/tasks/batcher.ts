@@ -1,12 +1,17 @@
 import type { Tensor } from "onnxruntime-web/wasm";
 import { ApiError } from "../errors.js";
 import type { Feeds, ModelSession } from "../runtime/session.js";
-import { type CausalLM, Choices, type DecodeOptions, type FinishReason } from "./causal-lm.js";
+import {
+  type CausalLM,
+  Choices,
+  type DecodeOptions,
+  decoderFeeds,
+  type FinishReason,
+  presentCache,
+} from "./causal-lm.js";
 import { type RunCost, runBytes } from "./run-memory.js";
 import {
   concatRows,
-  emptyCache,
-  int64Tensor,
   keepLastPositions,
   lastLogits,
   padPositionsLeft,
@@ -223,9 +228,9 @@ export class DecodeBatcher {
     for (let start = 0; start < prompt.length; start += chunk) {
       if (start > 0) await session.yieldTurn();
       const piece = prompt.slice(start, start + chunk);
-      const feeds = this.feeds([piece], [start], start, cache);
+      const feeds = decoderFeeds(this.lm, [piece], [start], start, cache);
       const outputs = await session.run(feeds);
-      cache = this.present(outputs);
+      cache = presentCache(this.lm, outputs);
       logits = lastLogits(outputs.logits as Tensor);
     }
     const row = logits[0] ?? new Float32Array();
@@ -277,8 +282,8 @@ export class DecodeBatcher {
   private async decode(): Promise<void> {
     const tokens = this.rows.map((row) => [row.member.generated[row.choice]?.at(-1) ?? 0]);
     const lengths = this.rows.map((row) => row.length);
-    const outputs = await this.lm.session.run(this.feeds(tokens, lengths, this.width, this.cache));
-    this.cache = this.present(outputs);
+    const outputs = await this.lm.session.run(decoderFeeds(this.lm, tokens, lengths, this.width, this.cache));
+    this.cache = presentCache(this.lm, outputs);
     this.width += 1;
     const logits = lastLogits(outputs.logits as Tensor);
     const byMember = new Map<Member, Picked>();
@@ -293,47 +298,6 @@ export class DecodeBatcher {
     this.steps += 1;
     this.rowSteps += this.rows.length;
     this.tokens += this.rows.length;
-  }
-
-  /**
-   * Feeds for rows of equal new-token counts over a cache `width` positions wide, each row's real
-   * positions right-aligned: `attention_mask` zeroes the padding, `position_ids` count real positions.
-   */
-  private feeds(tokens: number[][], lengths: number[], width: number, cache: Feeds | undefined): Feeds {
-    const { layout, session } = this.lm;
-    const { ort } = session;
-    const rows = tokens.length;
-    const length = tokens[0]?.length ?? 0;
-    const feeds: Feeds = { input_ids: int64Tensor(ort, tokens.flat(), [rows, length]) };
-    if (layout.hasAttentionMask) {
-      const total = width + length;
-      const mask = new BigInt64Array(rows * total);
-      for (const [row, real] of lengths.entries())
-        mask.fill(1n, row * total + (width - real), (row + 1) * total);
-      feeds.attention_mask = new ort.Tensor("int64", mask, [rows, total]);
-    }
-    if (layout.hasPositionIds) {
-      const positions = lengths.flatMap((real) => Array.from({ length }, (_, i) => real + i));
-      feeds.position_ids = int64Tensor(ort, positions, [rows, length]);
-    }
-    if (layout.hasCacheBranch) {
-      feeds.use_cache_branch = new ort.Tensor("bool", new Uint8Array([width > 0 ? 1 : 0]), [1]);
-    }
-    for (const layer of layout.past) {
-      for (const name of [layer.key, layer.value]) {
-        feeds[name] = cache?.[name] ?? emptyCache(ort, layout.kvType, rows, layout.kvHeads, layout.headDim);
-      }
-    }
-    return feeds;
-  }
-
-  private present(outputs: Record<string, Tensor>): Feeds {
-    const present: Feeds = {};
-    for (const layer of this.lm.layout.past) {
-      present[layer.key] = outputs[layer.presentKey] as Tensor;
-      present[layer.value] = outputs[layer.presentValue] as Tensor;
-    }
-    return present;
   }
 }
 

@@ -203,13 +203,10 @@ export class DecodeRun extends Choices {
     const { layout, session } = this.lm;
     const usesCache = layout.past.length > 0 && !this.options.noCache;
     const pastLength = usesCache ? this.cacheLength : 0;
-    const outputs = await session.run(this.feeds(tokens, pastLength, tokens.length));
+    const lengths = tokens.map(() => pastLength);
+    const outputs = await session.run(decoderFeeds(this.lm, tokens, lengths, pastLength, this.cache));
     if (usesCache) {
-      const present: Feeds = {};
-      for (const layer of layout.past) {
-        present[layer.key] = outputs[layer.presentKey] as Tensor;
-        present[layer.value] = outputs[layer.presentValue] as Tensor;
-      }
+      const present = presentCache(this.lm, outputs);
       this.cacheLength = pastLength + (tokens[0]?.length ?? 0);
       this.cache = Object.fromEntries(
         Object.entries(present).map(([name, tensor]) => [name, repeatRows(session.ort, tensor, copies)]),
@@ -217,31 +214,56 @@ export class DecodeRun extends Choices {
     }
     return lastLogits(outputs.logits as Tensor);
   }
+}
 
-  private feeds(tokens: number[][], pastLength: number, rows: number): Feeds {
-    const { layout, session } = this.lm;
-    const { ort } = session;
-    const length = tokens[0]?.length ?? 0;
-    const feeds: Feeds = { input_ids: int64Tensor(ort, tokens.flat(), [rows, length]) };
-    if (layout.hasAttentionMask) {
-      const total = pastLength + length;
-      feeds.attention_mask = new ort.Tensor("int64", new BigInt64Array(rows * total).fill(1n), [rows, total]);
-    }
-    if (layout.hasPositionIds) {
-      const positions = Array.from({ length: rows * length }, (_, i) => pastLength + (i % length));
-      feeds.position_ids = int64Tensor(ort, positions, [rows, length]);
-    }
-    if (layout.hasCacheBranch) {
-      feeds.use_cache_branch = new ort.Tensor("bool", new Uint8Array([pastLength > 0 ? 1 : 0]), [1]);
-    }
-    for (const layer of layout.past) {
-      for (const name of [layer.key, layer.value]) {
-        feeds[name] =
-          this.cache?.[name] ?? emptyCache(ort, layout.kvType, rows, layout.kvHeads, layout.headDim);
-      }
-    }
-    return feeds;
+/**
+ * Feeds for rows of equal new-token counts over a cache `width` positions wide. Each row's real
+ * positions (`lengths`) are right-aligned in the cache: `attention_mask` zeroes the padding on the
+ * left and `position_ids` count the row's own positions, so rows of different lengths can share a
+ * run (continuous batching) and a lone row is simply one whose length is the width.
+ */
+export function decoderFeeds(
+  lm: CausalLM,
+  tokens: readonly (readonly number[])[],
+  lengths: readonly number[],
+  width: number,
+  cache: Feeds | undefined,
+): Feeds {
+  const { layout, session } = lm;
+  const { ort } = session;
+  const rows = tokens.length;
+  const length = tokens[0]?.length ?? 0;
+  const feeds: Feeds = { input_ids: int64Tensor(ort, tokens.flat(), [rows, length]) };
+  if (layout.hasAttentionMask) {
+    const total = width + length;
+    const mask = new BigInt64Array(rows * total);
+    for (const [row, real] of lengths.entries())
+      mask.fill(1n, row * total + (width - real), (row + 1) * total);
+    feeds.attention_mask = new ort.Tensor("int64", mask, [rows, total]);
   }
+  if (layout.hasPositionIds) {
+    const positions = lengths.flatMap((real) => Array.from({ length }, (_, i) => real + i));
+    feeds.position_ids = int64Tensor(ort, positions, [rows, length]);
+  }
+  if (layout.hasCacheBranch) {
+    feeds.use_cache_branch = new ort.Tensor("bool", new Uint8Array([width > 0 ? 1 : 0]), [1]);
+  }
+  for (const layer of layout.past) {
+    for (const name of [layer.key, layer.value]) {
+      feeds[name] = cache?.[name] ?? emptyCache(ort, layout.kvType, rows, layout.kvHeads, layout.headDim);
+    }
+  }
+  return feeds;
+}
+
+/** The present cache of a run, under the names the next run takes it as past. */
+export function presentCache(lm: CausalLM, outputs: Record<string, Tensor>): Feeds {
+  const present: Feeds = {};
+  for (const layer of lm.layout.past) {
+    present[layer.key] = outputs[layer.presentKey] as Tensor;
+    present[layer.value] = outputs[layer.presentValue] as Tensor;
+  }
+  return present;
 }
 
 /** Runs a generation to its end and returns the ids of the first choice (goldens, benchmarks). */

@@ -6,7 +6,7 @@ import type { Feeds, ModelSession } from "../runtime/session.js";
 import { pickOnnx } from "./model-files.js";
 import { type Opener, openForTask, specialTokenId, type TextAssets, textAssets } from "./open-model.js";
 import { chunkRows, type RunCost, runBytes, runCost } from "./run-memory.js";
-import { paddedBatch } from "./tensors.js";
+import { floatData, paddedBatch } from "./tensors.js";
 
 /**
  * BERT-family encoders and static embeddings: padded batches, truncation that is reported,
@@ -177,7 +177,7 @@ async function embedRun(
     const { result } = await runBatch(encoder, batch, ["sentence_embedding"]);
     const pooled = result.sentence_embedding as Tensor;
     const [, dims = 0] = pooled.dims;
-    const data = pooled.data as Float32Array;
+    const data = floatData(pooled);
     return batch.map((_, r) => {
       const vector = data.slice(r * dims, (r + 1) * dims);
       return [normalize ? l2Normalize(vector) : vector];
@@ -186,7 +186,7 @@ async function embedRun(
   const { result, mask, length } = await runBatch(encoder, batch, ["last_hidden_state"]);
   const hidden = result.last_hidden_state as Tensor;
   const [, , dims = 0] = hidden.dims;
-  const data = hidden.data as Float32Array;
+  const data = floatData(hidden);
   return batch.map((row, r) => {
     const token = (i: number) => data.subarray((r * length + i) * dims, (r * length + i + 1) * dims);
     if (pooling === "none") {
@@ -232,7 +232,7 @@ async function classifyRun(encoder: Encoder, batch: number[][], topK: number): P
   const { result } = await runBatch(encoder, batch, ["logits"]);
   const logits = result.logits as Tensor;
   const [, width = 0] = logits.dims;
-  const data = logits.data as Float32Array;
+  const data = floatData(logits);
   const { labels, multiLabel } = encoder.assets.config;
   return batch.map((_, r) => {
     const row = Array.from(data.subarray(r * width, (r + 1) * width));

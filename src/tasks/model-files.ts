@@ -2,23 +2,36 @@ import { ApiError } from "../errors.js";
 import { findFile, type Manifest, type ManifestFile, onnxFiles, variantName } from "../runtime/manifest.js";
 import type { ModelRegistry } from "../runtime/registry.js";
 
-/** The dtypes users name, mapped to Optimum's file suffixes. */
-const DTYPE_SUFFIX: Record<string, string> = { fp32: "", int8: "_quantized", q8: "_quantized" };
+/**
+ * The dtypes users name, as transformers.js names them, and the file suffixes each may be found
+ * under (first match wins). `int8` also finds `_quantized`, the name this project's own int8
+ * files have always had.
+ */
+const DTYPE_SUFFIXES: Record<string, string[]> = {
+  fp32: [""],
+  fp16: ["_fp16"],
+  q8: ["_quantized"],
+  int8: ["_int8", "_quantized"],
+  uint8: ["_uint8"],
+  q4: ["_q4"],
+  q4f16: ["_q4f16"],
+  bnb4: ["_bnb4"],
+};
 
 /**
  * Picks the ONNX file of a role (`model`, `encoder_model`, `decoder_model_merged`, ...) in the
- * requested dtype; by default int8 when the folder has it, as it is 4x smaller.
+ * requested dtype; by default int8 when the folder has it (4x smaller, and fast in WASM), else fp32.
  */
 export function pickOnnx(manifest: Manifest, bases: readonly string[], dtype?: string): ManifestFile {
-  if (dtype !== undefined && !(dtype in DTYPE_SUFFIX)) {
+  const suffixes = dtype === undefined ? ["_quantized", ""] : DTYPE_SUFFIXES[dtype];
+  if (!suffixes) {
     throw new ApiError(
       400,
-      `Unknown dtype '${dtype}'; use one of: ${Object.keys(DTYPE_SUFFIX).join(", ")}.`,
+      `Unknown dtype '${dtype}'; use one of: ${Object.keys(DTYPE_SUFFIXES).join(", ")}.`,
       "invalid_value",
       "model",
     );
   }
-  const suffixes = dtype === undefined ? ["_quantized", ""] : [DTYPE_SUFFIX[dtype] ?? ""];
   for (const base of bases) {
     for (const suffix of suffixes) {
       const file = findFile(manifest, `onnx/${base}${suffix}.onnx`);

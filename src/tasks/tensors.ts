@@ -76,6 +76,12 @@ export function reorderRows(ort: Ort, tensor: Tensor, sources: readonly number[]
   return withRows(ort, tensor, target, sources.length);
 }
 
+/** A float tensor's values as float32: fp16 models (transformers.js `_fp16` files) return half floats. */
+export function floatData(tensor: Tensor): Float32Array {
+  if (tensor.type === "float16") return Float32Array.from(tensor.data as Uint16Array, fromHalfBits);
+  return tensor.data as Float32Array;
+}
+
 /** The logits of the last position of every row, as float32 (fp16 models return half floats). */
 export function lastLogits(logits: Tensor): Float32Array[] {
   const [rows = 1, length = 1, vocab = 0] = logits.dims;

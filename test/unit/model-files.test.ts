@@ -30,6 +30,19 @@ describe("choosing the ONNX file", () => {
     assert.equal(pickOnnx(manifest("onnx/model.onnx"), ["model"]).path, "onnx/model.onnx");
   });
 
+  test("transformers.js dtype names pick their files", () => {
+    const many = manifest(
+      "onnx/model.onnx",
+      "onnx/model_fp16.onnx",
+      "onnx/model_q4.onnx",
+      "onnx/model_int8.onnx",
+    );
+    assert.equal(pickOnnx(many, ["model"], "fp16").path, "onnx/model_fp16.onnx");
+    assert.equal(pickOnnx(many, ["model"], "q4").path, "onnx/model_q4.onnx");
+    assert.equal(pickOnnx(many, ["model"], "int8").path, "onnx/model_int8.onnx");
+    assert.equal(pickOnnx(many, ["model"]).path, "onnx/model.onnx", "no default to 4-bit or half files");
+  });
+
   test("roles are tried in order", () => {
     const merged = manifest("onnx/decoder_model_merged.onnx");
     assert.equal(pickOnnx(merged, ["model", "decoder_model_merged"]).path, "onnx/decoder_model_merged.onnx");
@@ -38,7 +51,8 @@ describe("choosing the ONNX file", () => {
   test("an unknown dtype and a missing file are 400s that say what there is", () => {
     assert.throws(
       () => pickOnnx(both, ["model"], "fp8"),
-      (error: ApiError) => error.status === 400 && /fp32, int8, q8/.test(error.message),
+      (error: ApiError) =>
+        error.status === 400 && /fp32, fp16, q8, int8, uint8, q4, q4f16, bnb4/.test(error.message),
     );
     assert.throws(
       () => pickOnnx(manifest("onnx/model.onnx"), ["model"], "int8"),
