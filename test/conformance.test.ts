@@ -1,11 +1,12 @@
 import assert from "node:assert/strict";
 import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { describe, test } from "node:test";
+import { after, before, describe, test } from "node:test";
 import { inferTask, listFiles } from "../cli/lib/model-folder.js";
 import { pushModel } from "../cli/lib/push.js";
 import { nodeRegistry } from "../host/engine.js";
 import { MemoryStore } from "../host/memory-store.js";
+import { startWorker, type TestWorker } from "../host/worker.js";
 import type { Task } from "../src/runtime/manifest.js";
 import type { ModelRegistry } from "../src/runtime/registry.js";
 import { causalBeamSearch } from "../src/tasks/causal-beam.js";
@@ -15,6 +16,7 @@ import { GREEDY } from "../src/tasks/sampling.js";
 import { generateSeq2Seq } from "../src/tasks/seq2seq.js";
 import { openGenerator } from "../src/tasks/text-generation.js";
 import { openTranslator, seq2seqOptions } from "../src/tasks/translation.js";
+import type { TextTokenizer } from "../src/text/tokenizer.js";
 import { cosine } from "./helpers/assertions.js";
 
 /**
@@ -63,6 +65,7 @@ const only = process.env.HF_FIXTURES?.split(",");
 interface Opened {
   /** The engine's own tokenization of a text (special tokens added as the tokenizer says). */
   tokenize(text: string): number[];
+  tokenizer: TextTokenizer;
   /** Greedy ids: generated tokens for decoders; decoder start + generated for seq2seq. */
   greedy?(c: Case, maxNewTokens: number): Promise<number[]>;
   beam?(c: Case, maxNewTokens: number): Promise<Beam>;
@@ -72,12 +75,15 @@ interface Opened {
 }
 
 const registries = new Map<string, Promise<ModelRegistry>>();
+/** The stores the fixtures were pushed into, copied as they are into the worker's R2 below. */
+const stores = new Map<string, MemoryStore>();
 
 /** Each folder is pushed once (pushing measures every ONNX file in its own process). */
 function registryOf(entry: Entry): Promise<ModelRegistry> {
   let registry = registries.get(entry.name);
   if (!registry) {
     const store = new MemoryStore();
+    stores.set(entry.name, store);
     // The task is given as `models:push --task` would: whether the engine infers it is a separate check.
     const folder = join(ROOT, entry.name);
     registry = pushModel(store.target(), { folder, id: entry.name, task: entry.task, quiet: true }).then(() =>
@@ -97,6 +103,7 @@ async function openFixture(entry: Entry, dtype: string): Promise<Opened> {
     const { lm, eosIds, assets } = lease.value;
     return {
       tokenize: (text) => assets.tokenizer.encode(text, true),
+      tokenizer: assets.tokenizer,
       greedy: (c, maxNewTokens) =>
         generateIds(lm, { promptIds: c.input_ids, maxNewTokens, sampling: GREEDY, seed: 0, eosIds }),
       beam: async (c, maxNewTokens) => {
@@ -131,6 +138,7 @@ async function openFixture(entry: Entry, dtype: string): Promise<Opened> {
     };
     return {
       tokenize: (text) => translator.assets.tokenizer.encode(text, true),
+      tokenizer: translator.assets.tokenizer,
       greedy: async (c, maxNewTokens) => (await run(c, maxNewTokens, 1)).ids,
       beam: (c, maxNewTokens) => run(c, maxNewTokens, 4),
       release: () => lease.release(),
@@ -140,6 +148,7 @@ async function openFixture(entry: Entry, dtype: string): Promise<Opened> {
   const encoder = lease.value;
   return {
     tokenize: (text) => encoder.assets.tokenizer.encode(text, true),
+    tokenizer: encoder.assets.tokenizer,
     embed: async (ids) => {
       const [[pooled = new Float32Array()] = []] = await embed(encoder, [ids], {
         pooling: "mean",
@@ -227,3 +236,85 @@ for (const entry of index.fixtures.filter((e) => !only || only.includes(e.name))
     }
   });
 }
+
+/**
+ * The same goldens through the worker's HTTP API in workerd: completions for decoders (greedy),
+ * /v1/translate for seq2seq (greedy and beam 4, languages named as users name them), /v1/embeddings
+ * for encoders. The API answers text, so the goldens' ids are decoded by each fixture's tokenizer.
+ */
+describe("the fixtures through the worker's HTTP API (fp32)", () => {
+  let worker: TestWorker;
+  const entries = index.fixtures.filter((e) => !only || only.includes(e.name));
+  before(async () => {
+    worker = await startWorker();
+    for (const entry of entries) {
+      await registryOf(entry);
+      for (const [key, bytes] of stores.get(entry.name)?.objects ?? []) await worker.bucket.put(key, bytes);
+    }
+  });
+  after(() => worker.close());
+
+  for (const entry of entries) {
+    test(`${entry.name}: ${entry.task} answers equal the goldens`, async () => {
+      const goldens = await goldensOf(entry);
+      const opened = await openFixture(entry, "fp32");
+      const tokenizer = opened.tokenizer;
+      try {
+        for (const c of goldens.prompts) {
+          const expected = c.fp32 as Expected;
+          if (entry.task === "text-generation") {
+            const response = await worker.post("/v1/completions", {
+              model: `${entry.name}:fp32`,
+              prompt: c.text,
+              max_tokens: goldens.max_new_tokens,
+              temperature: 0,
+            });
+            assert.equal(response.status, 200, await response.clone().text());
+            const body = (await response.json()) as { choices: { text: string }[] };
+            assert.equal(body.choices[0]?.text, tokenizer.decode(expected.greedy_ids ?? []), c.text);
+          } else if (entry.task === "translation") {
+            for (const [beams, ids] of [
+              [1, expected.greedy_ids],
+              [4, expected.beam?.ids],
+            ] as const) {
+              const languages =
+                c.forced_bos_token_id === undefined
+                  ? {}
+                  : {
+                      source_lang: tokenizer.token(c.input_ids[0] ?? -1),
+                      target_lang: tokenizer.token(c.forced_bos_token_id),
+                    };
+              const response = await worker.post("/v1/translate", {
+                model: `${entry.name}:fp32`,
+                text: c.text,
+                num_beams: beams,
+                max_tokens: goldens.max_new_tokens,
+                ...languages,
+              });
+              assert.equal(response.status, 200, await response.clone().text());
+              const body = (await response.json()) as { translations: { text: string }[] };
+              assert.equal(
+                body.translations[0]?.text,
+                tokenizer.decode(ids ?? []).trim(),
+                `${c.text}, ${beams} beams`,
+              );
+            }
+          } else {
+            const response = await worker.post("/v1/embeddings", {
+              model: `${entry.name}:fp32`,
+              input: c.text,
+              pooling: "mean",
+              normalize: false,
+            });
+            assert.equal(response.status, 200, await response.clone().text());
+            const body = (await response.json()) as { data: { embedding: number[] }[] };
+            const similarity = cosine(body.data[0]?.embedding ?? [], expected.embedding ?? []);
+            assert.ok(similarity >= 0.9999, `${c.text}: cosine ${similarity}`);
+          }
+        }
+      } finally {
+        opened.release();
+      }
+    });
+  }
+});

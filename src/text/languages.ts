@@ -5,9 +5,10 @@ import type { TextTokenizer } from "./tokenizer.js";
  * - Marian multi-target (opus-mt-en-mul style): a `>>xxx<<` token prefixed to the source;
  * - M2M100: `__xx__` tokens, the source one prefixed, the target one forced as first output;
  * - NLLB: `xxx_Script` tokens, used the same way as M2M100's;
+ * - mBART-50: `xx_XX` tokens, used the same way too;
  * - a one-pair model (Marian opus-mt-en-de style) has none and needs no language at all.
  */
-export type LanguageScheme = "marian-prefix" | "m2m100" | "nllb" | "single-pair";
+export type LanguageScheme = "marian-prefix" | "m2m100" | "nllb" | "mbart" | "single-pair";
 
 export interface LanguageTokens {
   scheme: LanguageScheme;
@@ -19,25 +20,28 @@ export function languageTokens(tokenizer: TextTokenizer): LanguageTokens {
   const marian = new Map<string, number>();
   const m2m = new Map<string, number>();
   const nllb = new Map<string, number>();
+  const mbart = new Map<string, number>();
   for (const [token, id] of tokenizer.vocabulary()) {
     const prefixed = /^>>([A-Za-z_]{2,12})<<$/.exec(token);
     if (prefixed?.[1]) marian.set(prefixed[1], id);
     const m2m100 = /^__([a-z]{2,3})__$/.exec(token);
     if (m2m100?.[1]) m2m.set(m2m100[1], id);
     if (/^[a-z]{3}_[A-Z][a-z]{3}$/.test(token)) nllb.set(token, id);
+    if (/^[a-z]{2}_[A-Z]{2}$/.test(token)) mbart.set(token, id);
   }
   if (marian.size > 0) return { scheme: "marian-prefix", tokens: marian };
   if (nllb.size > 1) return { scheme: "nllb", tokens: nllb };
   if (m2m.size > 1) return { scheme: "m2m100", tokens: m2m };
+  if (mbart.size > 1) return { scheme: "mbart", tokens: mbart };
   return { scheme: "single-pair", tokens: new Map() };
 }
 
 /** ISO 639-1 codes and English names of common languages, for matching what users write. */
 const ALIASES: Record<string, string[]> = {
   zh: ["zho", "cmn", "chi", "zh_hans", "zho_hans", "cmn_hans", "chinese", "zh-cn", "zh-hans", "zh_cn"],
-  de: ["deu", "ger", "german", "deu_latn"],
-  fr: ["fra", "fre", "french", "fra_latn"],
-  en: ["eng", "english", "eng_latn"],
+  de: ["deu", "ger", "german", "deu_latn", "de_de"],
+  fr: ["fra", "fre", "french", "fra_latn", "fr_xx"],
+  en: ["eng", "english", "eng_latn", "en_xx"],
   es: ["spa", "spanish", "spa_latn"],
   it: ["ita", "italian", "ita_latn"],
   pt: ["por", "portuguese", "por_latn"],
@@ -49,7 +53,11 @@ const ALIASES: Record<string, string[]> = {
 };
 
 function canonical(code: string): string {
-  const lower = code.toLowerCase().replace("-", "_");
+  // A model's own token spelling (`__zh__`, `>>zho<<`) names the same language as its code.
+  const lower = code
+    .toLowerCase()
+    .replace("-", "_")
+    .replace(/^__(.+)__$|^>>(.+)<<$/, "$1$2");
   for (const [iso, names] of Object.entries(ALIASES)) {
     if (lower === iso || names.includes(lower)) return iso;
   }

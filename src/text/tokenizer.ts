@@ -63,6 +63,10 @@ export class TextTokenizer {
     return this.tokenizer.token_to_id(token);
   }
 
+  token(id: number): string | undefined {
+    return this.tokenizer.id_to_token(id);
+  }
+
   /** A special token named in tokenizer_config.json (`bos_token`, `eos_token`, ...). */
   special(name: string): string | undefined {
     const setting = this.config[name] as TokenSetting;
