@@ -11,7 +11,7 @@ import {
   type Manifest,
   type ManifestFile,
   manifestSchema,
-  ortFile,
+  ortPath,
   type Task,
   type TensorInfo,
 } from "../../src/runtime/manifest.js";
@@ -52,12 +52,12 @@ export function inferTask(config: Record<string, unknown> | undefined): Task {
 
 /**
  * Loads an ONNX file in a fresh ORT (its own process) to read its inputs, outputs and memory
- * cost; with `ortPath`, the cost is that of its ORT-format copy, which is what the worker loads.
+ * cost; with `ortCopy`, the cost is that of its ORT-format copy, which is what the worker loads.
  */
-export function inspectOnnx(path: string, ortPath?: string): Promise<InspectedOnnx> {
+export function inspectOnnx(path: string, ortCopy?: string): Promise<InspectedOnnx> {
   return new Promise((resolve, reject) => {
     const script = fileURLToPath(new URL("./inspect-onnx.ts", import.meta.url));
-    const args = ["--import", "tsx", script, path, ...(ortPath ? [ortPath] : [])];
+    const args = ["--import", "tsx", script, path, ...(ortCopy ? [ortCopy] : [])];
     execFile(process.execPath, args, (error, stdout, stderr) => {
       if (error) return reject(new Error(stderr.trim() || error.message));
       const message = JSON.parse(stdout) as InspectedOnnx | { error: string };
@@ -72,11 +72,11 @@ export function inspectOnnx(path: string, ortPath?: string): Promise<InspectedOn
  * onnxruntime-web). Only the basic, provider-independent optimizations are applied, so the file
  * runs under onnxruntime-web's CPU kernels like the `.onnx` does.
  */
-export async function convertToOrt(onnxPath: string, ortPath: string): Promise<void> {
-  await mkdir(dirname(ortPath), { recursive: true });
+export async function convertToOrt(onnxPath: string, ortCopy: string): Promise<void> {
+  await mkdir(dirname(ortCopy), { recursive: true });
   const session = await NativeSession.create(onnxPath, {
     graphOptimizationLevel: "basic",
-    optimizedModelFilePath: ortPath,
+    optimizedModelFilePath: ortCopy,
     extra: { session: { save_model_format: "ORT" } },
   });
   await session.release();
@@ -121,11 +121,11 @@ export async function buildManifest(folder: string, options: BuildOptions): Prom
   for (const [index, file] of onnx.entries()) {
     options.onInspect?.(file.path, index, onnx.length);
     const source = join(folder, file.path);
-    const ortPath = join(options.ortDir, file.path.replace(/\.onnx$/, ".ort"));
+    const copy = join(options.ortDir, ortPath(file.path));
     try {
-      await convertToOrt(source, ortPath);
-      const ortBytes = await readFile(ortPath);
-      const inspected = await inspectOnnx(source, ortPath);
+      await convertToOrt(source, copy);
+      const ortBytes = await readFile(copy);
+      const inspected = await inspectOnnx(source, copy);
       file.onnx = {
         ...inspected,
         ort: { size: ortBytes.byteLength, sha256: createHash("sha256").update(ortBytes).digest("hex") },
@@ -145,12 +145,6 @@ export async function buildManifest(folder: string, options: BuildOptions): Prom
     files,
     ...(languages && languages.length > 0 ? { languages } : {}),
   });
-}
-
-/** The path of a file's ORT-format copy under `ortDir`, or undefined for a file without one. */
-export function ortCopyPath(ortDir: string, file: ManifestFile): string | undefined {
-  const ort = ortFile(file);
-  return ort && join(ortDir, ort.path);
 }
 
 /** Whether a stored manifest already describes exactly these files. */

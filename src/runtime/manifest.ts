@@ -92,10 +92,15 @@ export function storeKey(manifest: Manifest, file: StoredFile): string {
     : modelKey(manifest.id, `blobs/${file.sha256}`);
 }
 
-/** The ORT-format copy of an ONNX file, named after it (`onnx/model.onnx` -> `onnx/model.ort`). */
+/** What the ORT-format copy of an ONNX file is called: `onnx/model.onnx` -> `onnx/model.ort`. */
+export function ortPath(onnxPath: string): string {
+  return onnxPath.replace(/\.onnx$/, ".ort");
+}
+
+/** The ORT-format copy of an ONNX file, if the manifest records one. */
 export function ortFile(file: ManifestFile): StoredFile | undefined {
   const ort = file.onnx?.ort;
-  return ort && { path: file.path.replace(/\.onnx$/, ".ort"), size: ort.size, sha256: ort.sha256 };
+  return ort && { path: ortPath(file.path), size: ort.size, sha256: ort.sha256 };
 }
 
 /** Every file the store holds for a model: the folder's files and their ORT-format copies. */
