@@ -1,12 +1,18 @@
+import { readFile } from "node:fs/promises";
 import { nodeRegistry } from "../host/engine.js";
 import { MemoryStore } from "../host/memory-store.js";
+import { type CreatedSession, createSession } from "../src/runtime/load-session.js";
 import { MODEL_ID, singleFileModel } from "./memory.js";
+
+/** Enough sessions for about 64 MiB of model bytes, so the heap's growth steps average out. */
+const extraSessions = (size: number) => Math.min(16, Math.max(2, Math.floor((64 << 20) / size)));
 
 /**
  * Runs as its own process with --expose-gc: `memory-probe.ts <file.onnx> [<file.ort>]` loads one
  * model through the engine's registry (from its ORT-format copy when one is given) and prints one
- * JSON line: the growth of ORT's wasm memory, and the JS ArrayBuffer bytes the engine still holds
- * once the session is loaded (after collections), beyond the store's own copy.
+ * JSON line: the growth of ORT's wasm memory, the growth per further session of the same file, and
+ * the JS ArrayBuffer bytes the engine still holds once the session is loaded (after collections),
+ * beyond the store's own copy.
  */
 const [onnxPath = "", ortPath] = process.argv.slice(2);
 const { gc } = globalThis;
@@ -34,5 +40,18 @@ if (!file) throw new Error("the model has no file");
 const lease = await registry.session(manifest, file);
 const grown = runtime.wasmMemoryBytes() - wasmBefore;
 const retained = (await collected()) - jsBefore;
+
+// More sessions of the same file, past the first one's overhead and the heap's free space: the
+// growth per session is what each further model of this kind costs.
+const bytes = new Uint8Array(await readFile(ortPath ?? onnxPath));
+const copies = extraSessions(bytes.byteLength);
+const extraBefore = runtime.wasmMemoryBytes();
+const extra: CreatedSession[] = [];
+for (let copy = 0; copy < copies; copy++)
+  extra.push(await createSession(runtime, bytes, ortPath ? "ort" : "onnx"));
+const perSession = (runtime.wasmMemoryBytes() - extraBefore) / copies;
+for (const session of extra) await session.release();
 lease.release();
-process.stdout.write(`${JSON.stringify({ grown_bytes: grown, js_retained_bytes: retained })}\n`);
+process.stdout.write(
+  `${JSON.stringify({ grown_bytes: grown, per_session_bytes: perSession, js_retained_bytes: retained })}\n`,
+);
