@@ -27,7 +27,7 @@ export interface PushOptions {
 }
 
 export type PushResult =
-  | { status: "pushed"; manifest: Manifest; removed: string[] }
+  | { status: "pushed"; manifest: Manifest }
   | { status: "unchanged"; manifest: Manifest };
 
 /** The manifest a bucket holds for a model; undefined when it is missing, not JSON or invalid. */
@@ -103,13 +103,13 @@ export async function pushModel(target: Target, options: PushOptions): Promise<P
     const json = new TextEncoder().encode(`${JSON.stringify(manifest, null, 2)}\n`);
     await target.put(modelKey(options.id, MANIFEST_FILE), json);
 
-    const removed = before ? await removeUnused(target, options.id, before, [manifest, stored]) : [];
+    const removed = before ? await removeUnused(target, options.id, before, [manifest, stored]) : 0;
     log(
       `${options.id}: ${manifest.files.length} files, task ${manifest.task}, pushed to ${target.description}` +
-        (removed.length > 0 ? `; ${removed.length} unused file(s) removed` : "") +
+        (removed > 0 ? `; ${removed} unused file(s) removed` : "") +
         (before ? "" : "; this target cannot list its objects, so files of older pushes were kept"),
     );
-    return { status: "pushed", manifest, removed };
+    return { status: "pushed", manifest };
   } finally {
     await rm(ortDir, { recursive: true, force: true });
   }
@@ -125,10 +125,10 @@ async function removeUnused(
   id: string,
   listed: ListedObject[],
   manifests: (Manifest | undefined)[],
-): Promise<string[]> {
+): Promise<number> {
   const manifestKey = modelKey(id, MANIFEST_FILE);
   const previousPush = listed.find((object) => object.key === manifestKey)?.uploaded;
-  if (!previousPush) return [];
+  if (!previousPush) return 0;
   const named = new Set([manifestKey]);
   for (const manifest of manifests) {
     if (!manifest) continue;
@@ -136,5 +136,5 @@ async function removeUnused(
   }
   const unused = listed.filter((object) => !named.has(object.key) && object.uploaded < previousPush);
   for (const object of unused) await target.delete(object.key);
-  return unused.map((object) => object.key);
+  return unused.length;
 }
