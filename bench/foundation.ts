@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { MemoryStore } from "../host/memory-store.js";
 import { MODELS_DIR } from "../host/paths.js";
 import { startWorker, type TestWorker } from "../host/worker.js";
-import { type Manifest, modelKey, onnxFiles, variantName } from "../src/runtime/manifest.js";
+import { type Manifest, modelKey, onnxFiles, storeKey, variantName } from "../src/runtime/manifest.js";
 import { startOrtInNode } from "../src/runtime/ort-node.js";
 import { copyModel } from "./setup.js";
 import { mb, ms, percentile, ratio, table, timeIt } from "./stats.js";
@@ -107,7 +107,7 @@ export async function benchFoundation(only?: string[]): Promise<string> {
       process.stderr.write(`foundation: ${id}/${variant}\n`);
       const body = { inputs: syntheticTensors(file.onnx?.inputs ?? []) };
       const worker = await workerSamples(store, id, variant, body);
-      const bytes = store.objects.get(modelKey(id, file.path)) ?? new Uint8Array();
+      const bytes = store.objects.get(storeKey(manifest, file)) ?? new Uint8Array();
       const bare = await bareSamples(bytes, manifest, file.path);
       rows.push({
         model: id,

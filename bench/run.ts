@@ -3,6 +3,7 @@ import { parseArgs } from "node:util";
 import { benchEmbeddings } from "./embeddings.js";
 import { benchFoundation } from "./foundation.js";
 import { benchGeneration } from "./generation.js";
+import { benchMemory } from "./memory.js";
 import { benchQuantize } from "./quantize.js";
 import { benchTranslation } from "./translation.js";
 
@@ -17,6 +18,7 @@ const sections: Record<string, (models?: string[]) => Promise<string>> = {
   translation: benchTranslation,
   embeddings: benchEmbeddings,
   quantize: benchQuantize,
+  memory: benchMemory,
 };
 
 const { values } = parseArgs({ options: { only: { type: "string" }, models: { type: "string" } } });

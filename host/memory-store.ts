@@ -1,5 +1,5 @@
 import { pushModel } from "../cli/lib/push.js";
-import type { Target } from "../cli/lib/targets.js";
+import type { ListableTarget } from "../cli/lib/targets.js";
 import type { ListOptions, ListResult, ObjectStore, StoredObject } from "../src/runtime/store.js";
 
 /**
@@ -8,6 +8,7 @@ import type { ListOptions, ListResult, ObjectStore, StoredObject } from "../src/
  */
 export class MemoryStore implements ObjectStore {
   readonly objects = new Map<string, Uint8Array>();
+  private readonly uploaded = new Map<string, Date>();
 
   async get(key: string): Promise<StoredObject | null> {
     const bytes = this.objects.get(key);
@@ -33,17 +34,23 @@ export class MemoryStore implements ObjectStore {
     return { objects, delimitedPrefixes: [...delimitedPrefixes], truncated: false };
   }
 
-  target(): Target {
+  target(): ListableTarget {
     return {
       description: "memory",
       get: async (key) => this.objects.get(key) ?? null,
       put: async (key, bytes) => {
         this.objects.set(key, bytes.slice());
+        this.uploaded.set(key, new Date());
       },
       delete: async (key) => {
         this.objects.delete(key);
+        this.uploaded.delete(key);
       },
-      list: async (prefix) => (await this.list({ prefix })).objects,
+      list: async (prefix) =>
+        (await this.list({ prefix })).objects.map((object) => ({
+          ...object,
+          uploaded: this.uploaded.get(object.key) ?? new Date(0),
+        })),
       close: async () => undefined,
     };
   }

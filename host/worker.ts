@@ -5,7 +5,8 @@ import { createInterface } from "node:readline";
 import type { Readable } from "node:stream";
 import { Miniflare } from "miniflare";
 import { pushModel } from "../cli/lib/push.js";
-import { r2Target, type Target } from "../cli/lib/targets.js";
+import { type ListableTarget, r2Target } from "../cli/lib/targets.js";
+import { type Manifest, manifestSchema, modelKey, ortFile, storeKey } from "../src/runtime/manifest.js";
 import { DIST_DIR } from "./paths.js";
 
 /**
@@ -16,7 +17,9 @@ export interface TestWorker {
   url: URL;
   fetch(path: string, init?: RequestInit): Promise<Response>;
   post(path: string, body: unknown): Promise<Response>;
-  bucket: Target;
+  bucket: ListableTarget;
+  /** The folder Miniflare keeps the bucket in (objects' bytes are files under it). */
+  persist: string;
   push(folder: string, id: string, options?: { force?: boolean }): Promise<void>;
   close(): Promise<void>;
 }
@@ -37,6 +40,7 @@ export interface WorkerOptions {
    * they are dropped, so tests and benchmarks print what they did before; stderr always passes.
    */
   onLog?: (line: string) => void;
+  manifestTtlMs?: number;
 }
 
 export async function startWorker(options: WorkerOptions = {}): Promise<TestWorker> {
@@ -60,6 +64,7 @@ export async function startWorker(options: WorkerOptions = {}): Promise<TestWork
       AUTH: options.auth ?? "off",
       ...(options.corsOrigins === undefined ? {} : { CORS_ORIGINS: options.corsOrigins }),
       ...options.secrets,
+      ...(options.manifestTtlMs ? { MANIFEST_TTL_MS: String(options.manifestTtlMs) } : {}),
     },
     ...(options.rateLimit ? { ratelimits: { RATE_LIMITER: { simple: options.rateLimit } } } : {}),
     handleRuntimeStdio: captureStdout(options.onLog ?? (() => undefined)),
@@ -78,6 +83,7 @@ export async function startWorker(options: WorkerOptions = {}): Promise<TestWork
         body: typeof body === "string" ? body : JSON.stringify(body),
       }),
     bucket,
+    persist,
     async push(folder, id, options) {
       await pushModel(bucket, { folder, id, quiet: true, force: options?.force });
     },
@@ -111,4 +117,22 @@ function captureStdout(onLog: (line: string) => void) {
     createInterface({ input: stdout }).on("line", onLog);
     stderr.pipe(process.stderr);
   };
+}
+
+export async function storedManifest(bucket: ListableTarget, id: string): Promise<Manifest> {
+  const bytes = await bucket.get(modelKey(id, "manifest.json"));
+  if (!bytes) throw new Error(`no manifest for ${id}`);
+  return manifestSchema.parse(JSON.parse(new TextDecoder().decode(bytes)));
+}
+
+/** The store key of the bytes the worker loads for an ONNX file: its ORT-format copy if it has one. */
+export async function loadedKey(
+  bucket: ListableTarget,
+  id: string,
+  path = "onnx/model.onnx",
+): Promise<string> {
+  const manifest = await storedManifest(bucket, id);
+  const file = manifest.files.find((f) => f.path === path);
+  if (!file) throw new Error(`${id} has no ${path}`);
+  return storeKey(manifest, ortFile(file) ?? file);
 }

@@ -18,6 +18,8 @@ export interface Env {
   RATE_LIMITER?: RateLimit;
   /** One secret per API key, written by `npm run keys:create` (see middleware/key-record.ts). */
   [name: `API_KEY_${string}`]: string | undefined;
+  /** How long an isolate trusts a manifest before reading it again (30000 by default). */
+  MANIFEST_TTL_MS?: string;
 }
 
 export interface AppEnv {

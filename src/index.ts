@@ -20,7 +20,7 @@ import { stats } from "./routes/stats.js";
 import { translateRoute } from "./routes/translate.js";
 import { workersAi } from "./routes/workers-ai.js";
 import { startOrtInWorkerd } from "./runtime/ort-workerd.js";
-import { ModelRegistry } from "./runtime/registry.js";
+import { DEFAULT_MANIFEST_TTL_MS, ModelRegistry } from "./runtime/registry.js";
 
 /**
  * The one piece of global state: this isolate's registry (loaded sessions, manifests, counters).
@@ -36,6 +36,7 @@ function registryFor(env: Env): ModelRegistry {
     budgetBytes: positiveNumber(env.MODEL_MEMORY_BUDGET_MB, DEFAULT_BUDGET_MB) * 1024 * 1024,
     runAllowanceBytes: positiveNumber(env.RUN_MEMORY_MB, DEFAULT_RUN_MEMORY_MB) * 1024 * 1024,
     batching: env.BATCHING !== "off",
+    manifestTtlMs: positiveNumber(env.MANIFEST_TTL_MS, DEFAULT_MANIFEST_TTL_MS),
   });
   return registry;
 }

@@ -4,7 +4,7 @@ import { request as httpRequest } from "node:http";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { MODELS_DIR } from "../host/paths.js";
-import { startWorker, type TestWorker } from "../host/worker.js";
+import { loadedKey, startWorker, type TestWorker } from "../host/worker.js";
 
 interface Golden {
   input: { name: string; shape: number[]; data: number[][] };
@@ -106,7 +106,7 @@ describe("tensor API on the built worker in workerd with a local R2", () => {
       closeTo(probabilities?.data ?? [], golden.probabilities.flat(), 1e-5);
     }
     const after = await stats(worker);
-    assert.equal(after.store.reads["models/order-risk/onnx/model.onnx"], 1);
+    assert.equal(after.store.reads[await loadedKey(worker.bucket, "order-risk")], 1);
     assert.equal(after.store.reads["models/order-risk/manifest.json"], 1);
     assert.equal(after.cache.misses, 1);
     assert.ok(after.ort.wasm_memory_bytes >= 16 * 1024 * 1024);
@@ -125,7 +125,7 @@ describe("tensor API on the built worker in workerd with a local R2", () => {
       body.outputs.map((o) => o.name),
       ["probabilities"],
     );
-    assert.equal((await stats(worker)).store.reads["models/order-risk/onnx/model.onnx"], 1);
+    assert.equal((await stats(worker)).store.reads[await loadedKey(worker.bucket, "order-risk")], 1);
   });
 
   const badRequests: {
@@ -314,7 +314,8 @@ describe("integrity: a corrupted file in the store", () => {
   after(() => worker.close());
 
   test("is a clear error naming the file, is not cached, and a re-push fixes it", async () => {
-    const key = "models/order-risk/onnx/model.onnx";
+    // The worker loads the ORT-format copy of the .onnx.
+    const key = await loadedKey(worker.bucket, "order-risk");
     const original = await worker.bucket.get(key);
     assert.ok(original);
     const corrupted = new Uint8Array(original);
@@ -326,7 +327,7 @@ describe("integrity: a corrupted file in the store", () => {
       assert.equal(response.status, 502);
       const error = await errorOf(response);
       assert.equal(error.code, "checksum_mismatch");
-      assert.match(error.message, /onnx\/model\.onnx/);
+      assert.match(error.message, /'onnx\/model\.ort'/);
     }
     assert.equal((await stats(worker)).store.reads[key], 2, "a failed load is not cached");
 
@@ -346,15 +347,18 @@ describe("memory budget", () => {
       const error = await errorOf(response);
       assert.equal(error.code, "model_too_large");
       assert.match(error.message, /budget/);
-      assert.equal((await stats(worker)).store.reads["models/order-risk/onnx/model.onnx"], undefined);
+      assert.equal(
+        (await stats(worker)).store.reads[await loadedKey(worker.bucket, "order-risk")],
+        undefined,
+      );
     } finally {
       await worker.close();
     }
   });
 
   test("loading past the budget evicts the least recently used model", async () => {
-    // order-risk's measured cost is its 6.9 KB file; 10 KB holds one copy, not two.
-    const worker = await startWorker({ budgetMb: 10 / 1024 });
+    // order-risk's measured cost is its 11.9 KB ORT-format file; 20 KB holds one copy, not two.
+    const worker = await startWorker({ budgetMb: 20 / 1024 });
     try {
       await worker.push(ORDER_RISK, "risk-a");
       await worker.push(ORDER_RISK, "risk-b");
@@ -370,7 +374,7 @@ describe("memory budget", () => {
       assert.equal(await infer("risk-a"), 200);
       current = await stats(worker);
       assert.equal(
-        current.store.reads["models/risk-a/onnx/model.onnx"],
+        current.store.reads[await loadedKey(worker.bucket, "risk-a")],
         2,
         "the evicted model was read again",
       );

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { describe, test } from "node:test";
 import { MemoryStore } from "../host/memory-store.js";
 import { MODELS_DIR } from "../host/paths.js";
-import { type Manifest, modelKey, type TensorInfo } from "../src/runtime/manifest.js";
+import { type Manifest, modelKey, storeKey, type TensorInfo } from "../src/runtime/manifest.js";
 
 /**
  * Every bundled model folder: its manifest, files and checksums agree, it has the files its task
@@ -130,7 +130,7 @@ describe("bundled model folders", () => {
         const bytes = await readFile(join(folder, file.path));
         assert.equal(file.size, bytes.byteLength, file.path);
         assert.equal(file.sha256, createHash("sha256").update(bytes).digest("hex"), file.path);
-        assert.deepEqual(store.objects.get(modelKey(id, file.path)), new Uint8Array(bytes));
+        assert.deepEqual(store.objects.get(storeKey(manifest, file)), new Uint8Array(bytes));
       }
       const paths = manifest.files.map((file) => file.path);
       for (const required of REQUIRED[manifest.task] ?? [])

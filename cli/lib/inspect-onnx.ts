@@ -1,27 +1,31 @@
 import { readFile } from "node:fs/promises";
+import { createSession } from "../../src/runtime/load-session.js";
 import { startOrtInNode } from "../../src/runtime/ort-node.js";
 import { describeValues } from "../../src/runtime/session.js";
 
 /**
  * Runs as its own process, so it gets a fresh ORT with nothing else loaded: the growth of ORT's
- * wasm memory while creating the session is what this model costs an isolate.
- * Usage: inspect-onnx.ts <file.onnx>; prints one JSON line.
+ * wasm memory while creating the session is what this model costs an isolate. With an ORT-format
+ * copy, the copy is what the worker loads, so it is measured first (on the fresh ORT); the `.onnx`
+ * is then loaded for its inputs and outputs.
+ * Usage: inspect-onnx.ts <file.onnx> [<file.ort>]; prints one JSON line.
  */
-const path = process.argv[2] ?? "";
-const bytes = new Uint8Array(await readFile(path));
-const runtime = await startOrtInNode();
-const before = runtime.wasmMemoryBytes();
+const [onnxPath = "", ortPath] = process.argv.slice(2);
 try {
-  const session = await runtime.ort.InferenceSession.create(bytes, {
-    executionProviders: ["wasm"],
-    graphOptimizationLevel: "all",
-  });
-  const grown = runtime.wasmMemoryBytes() - before;
+  const runtime = await startOrtInNode();
+  const load = async (path: string, format: "onnx" | "ort") => {
+    const bytes = new Uint8Array(await readFile(path));
+    const created = await createSession(runtime, bytes, format);
+    return { created, size: bytes.byteLength };
+  };
+  const measured = ortPath ? await load(ortPath, "ort") : undefined;
+  const onnx = await load(onnxPath, "onnx");
+  const cost = measured ?? onnx;
   process.stdout.write(
     `${JSON.stringify({
-      inputs: describeValues(session.inputMetadata),
-      outputs: describeValues(session.outputMetadata),
-      memory_bytes: Math.max(grown, bytes.byteLength),
+      inputs: describeValues(onnx.created.session.inputMetadata),
+      outputs: describeValues(onnx.created.session.outputMetadata),
+      memory_bytes: Math.max(cost.created.grownBytes, cost.size),
     })}\n`,
   );
 } catch (error) {

@@ -1,7 +1,13 @@
 import { createHash } from "node:crypto";
 import { nodeRegistry } from "../../host/engine.js";
 import { MemoryStore } from "../../host/memory-store.js";
-import { MANIFEST_FILE, manifestSchema, modelKey } from "../../src/runtime/manifest.js";
+import {
+  MANIFEST_FILE,
+  manifestSchema,
+  modelKey,
+  storedFiles,
+  storeKey,
+} from "../../src/runtime/manifest.js";
 import { embed, openEncoder, tokenize } from "../../src/tasks/encoder.js";
 import { type KbEntry, type KbManifest, kbKey, quantizeRows } from "../../src/tasks/knowledge-base.js";
 import { parseModelRef } from "../../src/tasks/model-files.js";
@@ -23,9 +29,10 @@ async function modelFrom(target: Target, id: string): Promise<MemoryStore> {
   if (!manifestBytes) throw new Error(`The model '${id}' is not in ${target.description}: push it first.`);
   const manifest = manifestSchema.parse(JSON.parse(new TextDecoder().decode(manifestBytes)));
   store.objects.set(modelKey(id, MANIFEST_FILE), manifestBytes);
-  for (const file of manifest.files) {
-    const bytes = await target.get(modelKey(id, file.path));
-    if (bytes) store.objects.set(modelKey(id, file.path), bytes);
+  for (const file of storedFiles(manifest)) {
+    const key = storeKey(manifest, file);
+    const bytes = await target.get(key);
+    if (bytes) store.objects.set(key, bytes);
   }
   return store;
 }

@@ -1,14 +1,17 @@
 import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
-import { readdir, readFile } from "node:fs/promises";
-import { join, relative, sep } from "node:path";
+import { mkdir, readdir, readFile } from "node:fs/promises";
+import { dirname, join, relative, sep } from "node:path";
 import { fileURLToPath } from "node:url";
+import { InferenceSession as NativeSession } from "onnxruntime-node";
 import {
   isValidModelId,
   MANIFEST_FILE,
+  MANIFEST_VERSION,
   type Manifest,
   type ManifestFile,
   manifestSchema,
+  ortPath,
   type Task,
   type TensorInfo,
 } from "../../src/runtime/manifest.js";
@@ -46,17 +49,36 @@ export function inferTask(config: Record<string, unknown> | undefined): Task {
   return "tensor";
 }
 
-/** Loads an ONNX file in a fresh ORT (its own process) to read its inputs, outputs and memory cost. */
-export function inspectOnnx(path: string): Promise<InspectedOnnx> {
+/**
+ * Loads an ONNX file in a fresh ORT (its own process) to read its inputs, outputs and memory
+ * cost; with `ortCopy`, the cost is that of its ORT-format copy, which is what the worker loads.
+ */
+export function inspectOnnx(path: string, ortCopy?: string): Promise<InspectedOnnx> {
   return new Promise((resolve, reject) => {
     const script = fileURLToPath(new URL("./inspect-onnx.ts", import.meta.url));
-    execFile(process.execPath, ["--import", "tsx", script, path], (error, stdout, stderr) => {
+    const args = ["--import", "tsx", script, path, ...(ortCopy ? [ortCopy] : [])];
+    execFile(process.execPath, args, (error, stdout, stderr) => {
       if (error) return reject(new Error(stderr.trim() || error.message));
       const message = JSON.parse(stdout) as InspectedOnnx | { error: string };
       if ("error" in message) reject(new Error(message.error));
       else resolve(message);
     });
   });
+}
+
+/**
+ * Writes the ORT-format copy of an ONNX file with native onnxruntime (the same version as
+ * onnxruntime-web). Only the basic, provider-independent optimizations are applied, so the file
+ * runs under onnxruntime-web's CPU kernels like the `.onnx` does.
+ */
+export async function convertToOrt(onnxPath: string, ortCopy: string): Promise<void> {
+  await mkdir(dirname(ortCopy), { recursive: true });
+  const session = await NativeSession.create(onnxPath, {
+    graphOptimizationLevel: "basic",
+    optimizedModelFilePath: ortCopy,
+    extra: { session: { save_model_format: "ORT" } },
+  });
+  await session.release();
 }
 
 export class FolderError extends Error {}
@@ -80,10 +102,15 @@ export async function hashFolder(folder: string): Promise<ManifestFile[]> {
 export interface BuildOptions {
   id: string;
   task?: Task;
+  /** An empty folder the ORT-format copies are written to, at their manifest paths (`onnx/model.ort`). */
+  ortDir: string;
   onInspect?: (path: string, index: number, total: number) => void;
 }
 
-/** Validates a Hugging Face model folder and builds its manifest (checksums, ONNX metadata, memory). */
+/**
+ * Validates a Hugging Face model folder and builds its manifest (checksums, ONNX metadata,
+ * memory), writing an ORT-format copy of each ONNX file into `ortDir`.
+ */
 export async function buildManifest(folder: string, options: BuildOptions): Promise<Manifest> {
   if (!isValidModelId(options.id)) {
     throw new FolderError(`'${options.id}' is not a valid model id (letters, digits, '.', '_', '-').`);
@@ -92,8 +119,16 @@ export async function buildManifest(folder: string, options: BuildOptions): Prom
   const onnx = files.filter((file) => isOnnx(file.path));
   for (const [index, file] of onnx.entries()) {
     options.onInspect?.(file.path, index, onnx.length);
+    const source = join(folder, file.path);
+    const copy = join(options.ortDir, ortPath(file.path));
     try {
-      file.onnx = await inspectOnnx(join(folder, file.path));
+      await convertToOrt(source, copy);
+      const ortBytes = await readFile(copy);
+      const inspected = await inspectOnnx(source, copy);
+      file.onnx = {
+        ...inspected,
+        ort: { size: ortBytes.byteLength, sha256: createHash("sha256").update(ortBytes).digest("hex") },
+      };
     } catch (error) {
       throw new FolderError(`${file.path} is not a loadable ONNX model: ${(error as Error).message}`);
     }
@@ -102,7 +137,7 @@ export async function buildManifest(folder: string, options: BuildOptions): Prom
   const task = options.task ?? inferTask(config);
   const languages = task === "translation" ? await translationLanguages(folder) : undefined;
   return manifestSchema.parse({
-    schema_version: 1,
+    schema_version: MANIFEST_VERSION,
     id: options.id,
     task,
     created_at: new Date().toISOString(),

@@ -10,15 +10,24 @@ const run = promisify(execFile);
 /** Where `wrangler dev` keeps local R2 data: models pushed here are what `npm run dev` serves. */
 export const LOCAL_PERSIST = join(".wrangler", "state", "v3", "r2");
 
+export interface ListedObject {
+  key: string;
+  size: number;
+  uploaded: Date;
+}
+
 /** A bucket the CLI writes to: the local dev R2 (Miniflare persistence) or real R2 via wrangler. */
 export interface Target {
   readonly description: string;
   get(key: string): Promise<Uint8Array | null>;
   put(key: string, bytes: Uint8Array): Promise<void>;
   delete(key: string): Promise<void>;
-  list(prefix: string): Promise<{ key: string; size: number }[]>;
+  /** Absent where the objects cannot be listed (wrangler has no command for it). */
+  list?(prefix: string): Promise<ListedObject[]>;
   close(): Promise<void>;
 }
+
+export type ListableTarget = Target & Required<Pick<Target, "list">>;
 
 export async function bucketName(configPath = "wrangler.toml"): Promise<string> {
   const toml = await readFile(configPath, "utf8");
@@ -33,13 +42,13 @@ interface R2Like {
   put(key: string, value: Uint8Array): Promise<unknown>;
   delete(key: string): Promise<void>;
   list(options: { prefix: string; cursor?: string }): Promise<{
-    objects: { key: string; size: number }[];
+    objects: ListedObject[];
     truncated: boolean;
     cursor?: string;
   }>;
 }
 
-export function r2Target(r2: R2Like, description: string, close: () => Promise<void>): Target {
+export function r2Target(r2: R2Like, description: string, close: () => Promise<void>): ListableTarget {
   return {
     description,
     async get(key) {
@@ -52,11 +61,11 @@ export function r2Target(r2: R2Like, description: string, close: () => Promise<v
     },
     delete: (key) => r2.delete(key),
     async list(prefix) {
-      const objects: { key: string; size: number }[] = [];
+      const objects: ListedObject[] = [];
       let cursor: string | undefined;
       do {
         const page = await r2.list({ prefix, cursor });
-        objects.push(...page.objects.map((o) => ({ key: o.key, size: o.size })));
+        objects.push(...page.objects.map((o) => ({ key: o.key, size: o.size, uploaded: o.uploaded })));
         cursor = page.truncated ? page.cursor : undefined;
       } while (cursor);
       return objects;
@@ -66,7 +75,7 @@ export function r2Target(r2: R2Like, description: string, close: () => Promise<v
 }
 
 /** The local dev R2: the same persistence `wrangler dev` reads. */
-export async function localTarget(persistTo = LOCAL_PERSIST): Promise<Target> {
+export async function localTarget(persistTo = LOCAL_PERSIST): Promise<ListableTarget> {
   const bucket = await bucketName();
   const mf = new Miniflare({
     modules: true,
@@ -109,9 +118,6 @@ export async function remoteTarget(): Promise<Target> {
       }),
     async delete(key) {
       await wrangler(["delete", `${bucket}/${key}`]);
-    },
-    async list() {
-      throw new Error("wrangler cannot list R2 objects; use `npm run models:ls -- --url <your worker>`.");
     },
     close: async () => undefined,
   };

@@ -4,6 +4,11 @@ import { z } from "zod";
  * A model in the store is a Hugging Face folder under `models/<id>/` plus `manifest.json`,
  * which this project defines. The manifest is written last by `models:push`, so a model is
  * visible only once every file it names is in place.
+ *
+ * Schema 2 stores each file under its sha256 (`models/<id>/blobs/<sha256>`) instead of its path,
+ * so a push never overwrites a file that a reader of the previous manifest may still be loading;
+ * the paths in the manifest keep the Hugging Face layout. Schema 1 (files stored at their paths,
+ * no ORT-format copies) is still read.
  */
 export const MANIFEST_FILE = "manifest.json";
 export const MODELS_PREFIX = "models/";
@@ -20,6 +25,8 @@ export const TASKS = [
 ] as const;
 export type Task = (typeof TASKS)[number];
 
+export const MANIFEST_VERSION = 2;
+
 const tensorInfo = z.object({
   name: z.string(),
   type: z.string(),
@@ -27,26 +34,33 @@ const tensorInfo = z.object({
 });
 export type TensorInfo = z.infer<typeof tensorInfo>;
 
+const sha256 = z.string().regex(/^[0-9a-f]{64}$/);
+
 const manifestFile = z.object({
   path: z
     .string()
     .regex(FILE_PATH)
     .refine((p) => !p.split("/").includes(".."), "no '..'"),
   size: z.number().int().nonnegative(),
-  sha256: z.string().regex(/^[0-9a-f]{64}$/),
+  sha256,
   onnx: z
     .object({
       inputs: z.array(tensorInfo),
       outputs: z.array(tensorInfo),
-      /** ORT wasm memory that creating a session for this file took, measured at push time. */
+      /**
+       * ORT wasm memory that creating a session took, measured at push time for the file the
+       * worker loads: the ORT-format copy when there is one.
+       */
       memory_bytes: z.number().int().positive(),
+      /** The same model in ORT format, which loads in about its own size instead of twice it. */
+      ort: z.object({ size: z.number().int().nonnegative(), sha256 }).optional(),
     })
     .optional(),
 });
 export type ManifestFile = z.infer<typeof manifestFile>;
 
 export const manifestSchema = z.object({
-  schema_version: z.literal(1),
+  schema_version: z.union([z.literal(1), z.literal(MANIFEST_VERSION)]),
   id: z.string().regex(MODEL_ID),
   task: z.enum(TASKS),
   created_at: z.string(),
@@ -62,6 +76,39 @@ export function isValidModelId(id: string): boolean {
 
 export function modelKey(id: string, path: string): string {
   return `${MODELS_PREFIX}${id}/${path}`;
+}
+
+/** A file as the store holds it: what it is called in the model folder, its size and checksum. */
+export interface StoredFile {
+  path: string;
+  size: number;
+  sha256: string;
+}
+
+/** Where the store keeps a file of a model. */
+export function storeKey(manifest: Manifest, file: StoredFile): string {
+  return manifest.schema_version === 1
+    ? modelKey(manifest.id, file.path)
+    : modelKey(manifest.id, `blobs/${file.sha256}`);
+}
+
+/** What the ORT-format copy of an ONNX file is called: `onnx/model.onnx` -> `onnx/model.ort`. */
+export function ortPath(onnxPath: string): string {
+  return onnxPath.replace(/\.onnx$/, ".ort");
+}
+
+/** The ORT-format copy of an ONNX file, if the manifest records one. */
+export function ortFile(file: ManifestFile): StoredFile | undefined {
+  const ort = file.onnx?.ort;
+  return ort && { path: ortPath(file.path), size: ort.size, sha256: ort.sha256 };
+}
+
+/** Every file the store holds for a model: the folder's files and their ORT-format copies. */
+export function storedFiles(manifest: Manifest): StoredFile[] {
+  return manifest.files.flatMap((file) => {
+    const ort = ortFile(file);
+    return ort ? [file, ort] : [file];
+  });
 }
 
 export function onnxFiles(manifest: Manifest): ManifestFile[] {

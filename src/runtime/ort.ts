@@ -13,6 +13,26 @@ export interface OrtRuntime {
    * generation would hold the event loop until it ends.
    */
   yieldTurn(): Promise<void>;
+  /** Blocks of ORT's heap that stay ours until we free them; undefined for an ORT build we do not know. */
+  readonly heap: OrtHeap | undefined;
+}
+
+/**
+ * A block of ORT's wasm heap holding a model's bytes. ORT can keep using it after session
+ * creation (ORT-format initializers read in place); whoever creates the block frees it, once,
+ * after the session using it is released.
+ */
+export interface HeapBlock {
+  /** The bytes, as a view of ORT's own memory (so ORT takes them without copying). */
+  readonly view: Uint8Array;
+  /** Whether onnxruntime-web tried to free the block, which it does only when it used it in place. */
+  readonly adopted: boolean;
+  free(): void;
+}
+
+export interface OrtHeap {
+  /** Copies bytes into a new block of ORT's heap. */
+  place(bytes: Uint8Array): HeapBlock;
 }
 
 let started: Promise<OrtRuntime> | undefined;
@@ -33,9 +53,18 @@ export function startOrt(wasm: WebAssembly.Module, yieldTurn: () => Promise<void
   return started;
 }
 
+/**
+ * The minified names of malloc and free among the exports of the wasm that onnxruntime-web ships,
+ * by version (read from its glue code: `t._free=s.vb, t._malloc=s.wb`).
+ */
+const HEAP_EXPORTS: Record<string, { malloc: string; free: string }> = {
+  "1.30.0": { malloc: "wb", free: "vb" },
+};
+
 async function boot(wasm: WebAssembly.Module, yieldTurn: () => Promise<void>): Promise<OrtRuntime> {
   const placeholder = new ArrayBuffer(8);
   let memory: WebAssembly.Memory | undefined;
+  let heap: PinningHeap | undefined;
   const instantiate = WebAssembly.instantiate;
 
   const patched = (source: unknown, imports?: WebAssembly.Imports): Promise<unknown> => {
@@ -47,7 +76,10 @@ async function boot(wasm: WebAssembly.Module, yieldTurn: () => Promise<void>): P
     memory = findMemory(imports);
     return instantiate(wasm, imports).then((instance) => {
       memory ??= exportedMemory(instance);
-      return { instance, module: wasm };
+      const names = HEAP_EXPORTS[ort.env.versions.web ?? ""];
+      if (!names || !memory) return { instance, module: wasm };
+      heap = new PinningHeap(instance, names, memory);
+      return { instance: heap.instance, module: wasm };
     });
   };
   WebAssembly.instantiate = patched as typeof WebAssembly.instantiate;
@@ -65,7 +97,76 @@ async function boot(wasm: WebAssembly.Module, yieldTurn: () => Promise<void>): P
   }
   const observed = memory;
   if (!observed) throw new Error("onnxruntime-web started without a visible WebAssembly.Memory");
-  return { ort, wasmMemoryBytes: () => observed.buffer.byteLength, yieldTurn };
+  return { ort, wasmMemoryBytes: () => observed.buffer.byteLength, yieldTurn, heap: heap?.verified() };
+}
+
+/**
+ * onnxruntime-web frees the model buffer right after creating a session (`createSession`'s
+ * `finally`), even though with `session.use_ort_model_bytes_for_initializers` ORT keeps reading
+ * the weights from it: later allocations then overwrite live weights. So the instance handed to
+ * ORT's glue gets a `free` that leaves blocks we placed alone; we free them ourselves after the
+ * session is released.
+ */
+class PinningHeap implements OrtHeap {
+  readonly instance: WebAssembly.Instance;
+  private readonly pinned = new Map<number, { adopted: boolean }>();
+  private readonly malloc: (size: number) => number;
+  private readonly free: (pointer: number) => void;
+
+  constructor(
+    original: WebAssembly.Instance,
+    names: { malloc: string; free: string },
+    private readonly memory: WebAssembly.Memory,
+  ) {
+    const exports = original.exports;
+    const malloc = exports[names.malloc];
+    const free = exports[names.free];
+    if (typeof malloc !== "function" || typeof free !== "function") {
+      throw new Error("onnxruntime-web's wasm does not export malloc and free where expected");
+    }
+    this.malloc = (size) => (malloc as (size: number) => number)(size) >>> 0;
+    this.free = free as (pointer: number) => void;
+    const guardedFree = (pointer: number) => {
+      const block = this.pinned.get(pointer >>> 0);
+      if (block) block.adopted = true;
+      else this.free(pointer);
+    };
+    this.instance = { exports: { ...exports, [names.free]: guardedFree } };
+  }
+
+  /**
+   * Checks the export names on the running heap: a freed block is handed out again for the same
+   * size. Anything else means the names are wrong, and ORT-format weights are not read in place.
+   */
+  verified(): OrtHeap | undefined {
+    const first = this.malloc(64);
+    this.free(first);
+    const second = this.malloc(64);
+    this.free(second);
+    return first !== 0 && first === second ? this : undefined;
+  }
+
+  place(bytes: Uint8Array): HeapBlock {
+    const pointer = this.malloc(bytes.byteLength);
+    if (pointer === 0) throw new Error(`ORT's heap cannot allocate ${bytes.byteLength} bytes`);
+    const state = { adopted: false };
+    this.pinned.set(pointer, state);
+    const view = new Uint8Array(this.memory.buffer, pointer, bytes.byteLength);
+    view.set(bytes);
+    let freed = false;
+    return {
+      view,
+      get adopted() {
+        return state.adopted;
+      },
+      free: () => {
+        if (freed) return;
+        freed = true;
+        this.pinned.delete(pointer);
+        this.free(pointer);
+      },
+    };
+  }
 }
 
 function findMemory(imports: WebAssembly.Imports | undefined): WebAssembly.Memory | undefined {

@@ -1,5 +1,6 @@
 import { ApiError, modelNotFound } from "../errors.js";
 import { IsolateCache, type Lease } from "./isolate-cache.js";
+import { createSession } from "./load-session.js";
 import {
   findFile,
   isValidModelId,
@@ -9,9 +10,12 @@ import {
   MODELS_PREFIX,
   manifestSchema,
   modelKey,
+  ortFile,
+  type StoredFile,
+  storeKey,
 } from "./manifest.js";
 import type { OrtRuntime } from "./ort.js";
-import { describeValues, ModelSession } from "./session.js";
+import { ModelSession, ortMessage } from "./session.js";
 import { CountingStore, type ObjectStore } from "./store.js";
 
 export interface RegistryOptions {
@@ -31,10 +35,19 @@ interface CachedManifest {
   manifest: Promise<Manifest>;
 }
 
+export const DEFAULT_MANIFEST_TTL_MS = 30_000;
+
+/** Errors of a read that a newer manifest may resolve: the file was replaced or removed. */
+const STALE_FILE_CODES = new Set(["checksum_mismatch", "model_file_missing", "model_file_unreadable"]);
+
 /**
  * Models in the store and what this isolate has loaded of them. Sessions are cached under
- * `<id>/<path>@<sha256>`, so a model pushed again is loaded afresh and the old version simply
- * ages out of the LRU.
+ * `<id>/<path>@<sha256 of the file loaded>`, so a model pushed again is loaded afresh and the old
+ * version simply ages out of the LRU.
+ *
+ * A file that is missing, unreadable or not what the manifest says makes the registry read the
+ * manifest again (once) before failing: a push may have replaced the model since the manifest
+ * was cached.
  */
 export class ModelRegistry {
   readonly store: CountingStore;
@@ -49,7 +62,7 @@ export class ModelRegistry {
     this.cache = new IsolateCache(options.budgetBytes);
     this.runAllowanceBytes = options.runAllowanceBytes ?? 16 * 1024 * 1024;
     this.batching = options.batching ?? true;
-    this.manifestTtlMs = options.manifestTtlMs ?? 30_000;
+    this.manifestTtlMs = options.manifestTtlMs ?? DEFAULT_MANIFEST_TTL_MS;
   }
 
   /**
@@ -78,10 +91,7 @@ export class ModelRegistry {
     }
     const cached = this.manifests.get(id);
     if (cached && Date.now() - cached.readAt < this.manifestTtlMs) return cached.manifest;
-    const manifest = this.readManifest(id);
-    this.manifests.set(id, { readAt: Date.now(), manifest });
-    manifest.catch(() => this.manifests.delete(id));
-    return manifest;
+    return this.rereadManifest(id);
   }
 
   async list(): Promise<Manifest[]> {
@@ -110,7 +120,9 @@ export class ModelRegistry {
         "model",
       );
     }
-    return this.readVerified(manifest.id, file);
+    return this.withCurrentFile(manifest, file, (current, currentFile) =>
+      this.readVerified(current, currentFile),
+    );
   }
 
   async readText(manifest: Manifest, path: string): Promise<string> {
@@ -118,42 +130,48 @@ export class ModelRegistry {
   }
 
   sessionKey(manifest: Manifest, file: ManifestFile): string {
-    return `${manifest.id}/${file.path}@${file.sha256.slice(0, 12)}`;
+    const loaded = ortFile(file) ?? file;
+    return `${manifest.id}/${file.path}@${loaded.sha256.slice(0, 12)}`;
   }
 
   isLoaded(manifest: Manifest, file: ManifestFile): boolean {
     return this.cache.has(this.sessionKey(manifest, file));
   }
 
-  /** An ORT session for one ONNX file of a model, loaded once per isolate and leased per request. */
+  /**
+   * An ORT session for one ONNX file of a model, loaded once per isolate and leased per request:
+   * from its ORT-format copy when the manifest has one, else from the `.onnx` itself.
+   */
   session(manifest: Manifest, file: ManifestFile): Promise<Lease<ModelSession>> {
-    const onnx = file.onnx;
-    if (!onnx) {
+    if (!file.onnx) {
       return Promise.reject(
         new ApiError(400, `'${file.path}' is not an ONNX file.`, "invalid_value", "model"),
       );
     }
+    return this.withCurrentFile(manifest, file, (current, currentFile) =>
+      this.loadSession(current, currentFile),
+    );
+  }
+
+  private loadSession(manifest: Manifest, file: ManifestFile): Promise<Lease<ModelSession>> {
+    const ort = ortFile(file);
     return this.cache.acquire({
       key: this.sessionKey(manifest, file),
-      estimatedCost: onnx.memory_bytes,
+      estimatedCost: file.onnx?.memory_bytes ?? file.size,
       load: async () => {
-        const bytes = await this.readVerified(manifest.id, file);
+        const stored = ort ?? file;
         const runtime = await this.runtime();
-        const before = runtime.wasmMemoryBytes();
-        const session = await runtime.ort.InferenceSession.create(bytes, {
-          executionProviders: ["wasm"],
-          graphOptimizationLevel: "all",
+        const bytes = await this.readVerified(manifest, stored);
+        const created = await createSession(runtime, bytes, ort ? "ort" : "onnx").catch((error: unknown) => {
+          throw new ApiError(
+            502,
+            `The file '${stored.path}' of model '${manifest.id}' could not be loaded by onnxruntime: ${ortMessage(error)}`,
+            "bad_model",
+          );
         });
-        const grown = runtime.wasmMemoryBytes() - before;
         return {
-          value: new ModelSession(
-            runtime,
-            `${manifest.id}/${file.path}`,
-            session,
-            describeValues(session.inputMetadata),
-            describeValues(session.outputMetadata),
-          ),
-          measuredCost: grown,
+          value: new ModelSession(runtime, `${manifest.id}/${file.path}`, created),
+          measuredCost: created.grownBytes,
         };
       },
       dispose: (session) => session.release(),
@@ -189,6 +207,50 @@ export class ModelRegistry {
     }
   }
 
+  /**
+   * Runs `use` on a file of a model; if the file turns out to be stale (replaced, removed or
+   * unreadable), reads the manifest again and, when the model has changed, runs `use` once more
+   * on the current version of the file.
+   */
+  private async withCurrentFile<T>(
+    manifest: Manifest,
+    file: ManifestFile,
+    use: (manifest: Manifest, file: ManifestFile) => Promise<T>,
+  ): Promise<T> {
+    try {
+      return await use(manifest, file);
+    } catch (error) {
+      if (!(error instanceof ApiError) || !STALE_FILE_CODES.has(error.code)) throw error;
+      const current = await this.currentManifest(manifest).catch(() => undefined);
+      const currentFile = current && findFile(current, file.path);
+      if (!current || !currentFile || sameStoredFiles(manifest, file, current, currentFile)) throw error;
+      return use(current, currentFile);
+    }
+  }
+
+  /**
+   * The manifest as the store has it now. Concurrent requests that found the same stale file
+   * share one read: if the cache already holds a newer read than `stale`, that one is used.
+   */
+  private async currentManifest(stale: Manifest): Promise<Manifest> {
+    const cached = this.manifests.get(stale.id);
+    if (cached) {
+      const manifest = await cached.manifest.catch(() => undefined);
+      if (manifest && manifest !== stale) return manifest;
+    }
+    return this.rereadManifest(stale.id);
+  }
+
+  private rereadManifest(id: string): Promise<Manifest> {
+    const manifest = this.readManifest(id);
+    const entry = { readAt: Date.now(), manifest };
+    this.manifests.set(id, entry);
+    manifest.catch(() => {
+      if (this.manifests.get(id) === entry) this.manifests.delete(id);
+    });
+    return manifest;
+  }
+
   private async readManifest(id: string): Promise<Manifest> {
     const object = await this.store.get(modelKey(id, MANIFEST_FILE));
     if (!object) throw modelNotFound(id);
@@ -209,8 +271,9 @@ export class ModelRegistry {
     return result.data;
   }
 
-  private async readVerified(id: string, file: ManifestFile): Promise<Uint8Array<ArrayBuffer>> {
-    const object = await this.store.get(modelKey(id, file.path));
+  private async readVerified(manifest: Manifest, file: StoredFile): Promise<Uint8Array<ArrayBuffer>> {
+    const id = manifest.id;
+    const object = await this.store.get(storeKey(manifest, file));
     if (!object) {
       throw new ApiError(
         502,
@@ -218,7 +281,17 @@ export class ModelRegistry {
         "model_file_missing",
       );
     }
-    const bytes = new Uint8Array(await object.arrayBuffer());
+    let bytes: Uint8Array<ArrayBuffer>;
+    try {
+      bytes = new Uint8Array(await object.arrayBuffer());
+    } catch (error) {
+      // R2 fails the body of a truncated object ("did not see all expected bytes").
+      throw new ApiError(
+        502,
+        `The file '${file.path}' of model '${id}' could not be read from the store (${error instanceof Error ? error.message : String(error)}): push the model again with \`models:push --force\`.`,
+        "model_file_unreadable",
+      );
+    }
     const digest = await sha256Hex(bytes);
     if (bytes.byteLength !== file.size || digest !== file.sha256) {
       throw new ApiError(
@@ -229,6 +302,13 @@ export class ModelRegistry {
     }
     return bytes;
   }
+}
+
+/** Whether two manifests store the same bytes for a file (the file and its ORT-format copy). */
+function sameStoredFiles(a: Manifest, fileA: ManifestFile, b: Manifest, fileB: ManifestFile): boolean {
+  const keys = (manifest: Manifest, file: ManifestFile) =>
+    [file, ortFile(file)].map((stored) => (stored ? `${storeKey(manifest, stored)}:${stored.sha256}` : ""));
+  return keys(a, fileA).join() === keys(b, fileB).join();
 }
 
 export async function sha256Hex(bytes: Uint8Array<ArrayBuffer>): Promise<string> {

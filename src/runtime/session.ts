@@ -1,5 +1,6 @@
 import type { InferenceSession, Tensor } from "onnxruntime-web/wasm";
 import { ApiError } from "../errors.js";
+import type { CreatedSession } from "./load-session.js";
 import type { TensorInfo } from "./manifest.js";
 import type { Ort, OrtRuntime } from "./ort.js";
 
@@ -20,15 +21,21 @@ export interface RunTiming {
 export class ModelSession {
   private tail: Promise<unknown> = Promise.resolve();
   runs = 0;
+  readonly inputs: TensorInfo[];
+  readonly outputs: TensorInfo[];
+  private readonly session: InferenceSession;
 
   constructor(
     private readonly runtime: OrtRuntime,
     /** `<model id>/<file path>`, for errors and statistics. */
     readonly name: string,
-    private readonly session: InferenceSession,
-    readonly inputs: TensorInfo[],
-    readonly outputs: TensorInfo[],
-  ) {}
+    /** Owned: released (with any heap block its weights live in) by `release()`. */
+    private readonly created: CreatedSession,
+  ) {
+    this.session = created.session;
+    this.inputs = describeValues(created.session.inputMetadata);
+    this.outputs = describeValues(created.session.outputMetadata);
+  }
 
   get ort(): Ort {
     return this.runtime.ort;
@@ -77,7 +84,7 @@ export class ModelSession {
   }
 
   release(): Promise<void> {
-    return this.tail.then(() => this.session.release());
+    return this.tail.then(() => this.created.release());
   }
 }
 
