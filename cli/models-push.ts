@@ -1,7 +1,7 @@
 import { basename, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { TASKS, type Task } from "../src/runtime/manifest.js";
-import { FolderError } from "./lib/model-folder.js";
+import { FolderError } from "./lib/folder-error.js";
 import { pushModel } from "./lib/push.js";
 import { LOCAL_PERSIST, localTarget, remoteTarget } from "./lib/targets.js";
 

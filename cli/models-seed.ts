@@ -1,8 +1,8 @@
 import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { FolderError } from "./lib/folder-error.js";
 import { parseEntries, pushKnowledgeBase } from "./lib/kb.js";
-import { FolderError } from "./lib/model-folder.js";
 import { pushModel } from "./lib/push.js";
 import { localTarget } from "./lib/targets.js";
 

@@ -146,6 +146,33 @@ describe("reliability: bad requests on every route, and work that would amplify 
     assert.equal(body.translations[5]?.text, alone.translations[0]?.text);
   });
 
+  test("a small request is answered while a long translation runs, not after it", async () => {
+    const texts = Array.from(
+      { length: 64 },
+      (_, i) => `your order of ${i + 2} cups ships in ${i + 3} days. thank you!`,
+    );
+    const order: string[] = [];
+    const long = worker
+      .post("/v1/translate", { model: "phrase-translator", text: texts, target_lang: "zh", num_beams: 8 })
+      .then(async (response) => {
+        order.push("translation");
+        return response.status;
+      });
+    // The translation's first steps have started once its model is in use.
+    let inUse = 0;
+    for (let attempt = 0; attempt < 1000 && inUse === 0; attempt++) {
+      inUse = (await stats()).cache.entries
+        .filter((entry) => entry.key.startsWith("phrase-translator/"))
+        .reduce((sum, entry) => sum + entry.in_use, 0);
+    }
+    assert.ok(inUse > 0, "the translation is running");
+    const small = await worker.post("/v1/classify", { model: "intent-bert", input: "where is my order" });
+    order.push("classify");
+    assert.equal(small.status, 200);
+    assert.equal(await long, 200);
+    assert.deepEqual(order, ["classify", "translation"], "the small request did not wait for the long one");
+  });
+
   for (const shape of [
     [512, 128],
     [4096, 128],

@@ -17,6 +17,8 @@ import {
 } from "../../src/runtime/manifest.js";
 import { languageTokens } from "../../src/text/languages.js";
 import { TextTokenizer } from "../../src/text/tokenizer.js";
+import { FolderError } from "./folder-error.js";
+import { checkServable } from "./servable.js";
 
 export interface InspectedOnnx {
   inputs: TensorInfo[];
@@ -81,8 +83,6 @@ export async function convertToOrt(onnxPath: string, ortCopy: string): Promise<v
   await session.release();
 }
 
-export class FolderError extends Error {}
-
 /** Lists a folder's files with sizes and checksums, checking the Hugging Face layout on the way. */
 export async function hashFolder(folder: string): Promise<ManifestFile[]> {
   const paths = await listFiles(folder);
@@ -135,6 +135,7 @@ export async function buildManifest(folder: string, options: BuildOptions): Prom
   }
   const config = parseJson(await readFile(join(folder, "config.json"), "utf8"), "config.json");
   const task = options.task ?? inferTask(config);
+  checkServable(task, files, config);
   const languages = task === "translation" ? await translationLanguages(folder) : undefined;
   return manifestSchema.parse({
     schema_version: MANIFEST_VERSION,
