@@ -32,6 +32,8 @@ export interface WorkerOptions {
   /** The RATE_LIMITER binding; without it nothing is limited. */
   rateLimit?: { limit: number; period: 10 | 60 };
   corsOrigins?: string;
+  /** MODEL_ALIASES: other names for models, such as Workers AI's `@cf/...` ids. */
+  aliases?: Record<string, string>;
   /**
    * Receives each line the worker writes to stdout: the access log, one line per request. By default
    * they are dropped, so tests and benchmarks print what they did before; stderr always passes.
@@ -59,6 +61,7 @@ export async function startWorker(options: WorkerOptions = {}): Promise<TestWork
       MAX_BODY_BYTES: String(options.maxBodyBytes ?? 8 * 1024 * 1024),
       AUTH: options.auth ?? "off",
       ...(options.corsOrigins === undefined ? {} : { CORS_ORIGINS: options.corsOrigins }),
+      ...(options.aliases === undefined ? {} : { MODEL_ALIASES: JSON.stringify(options.aliases) }),
       ...options.secrets,
     },
     ...(options.rateLimit ? { ratelimits: { RATE_LIMITER: { simple: options.rateLimit } } } : {}),
