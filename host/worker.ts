@@ -6,7 +6,7 @@ import type { Readable } from "node:stream";
 import { Miniflare } from "miniflare";
 import { pushModel } from "../cli/lib/push.js";
 import { r2Target, type Target } from "../cli/lib/targets.js";
-import { DIST_DIR } from "./paths.js";
+import { DIST_DIR, PUBLIC_DIR } from "./paths.js";
 
 /**
  * The built worker (dist/, from `npm run build`) in real workerd through Miniflare, with a real
@@ -53,6 +53,8 @@ export async function startWorker(options: WorkerOptions = {}): Promise<TestWork
     ],
     compatibilityDate: "2026-04-26",
     compatibilityFlags: ["enable_request_signal"],
+    // The playground and docs, in front of the worker as wrangler.toml's [assets] puts them.
+    assets: { directory: PUBLIC_DIR, routerConfig: { has_user_worker: true } },
     r2Buckets: { MODELS: "edge-inference-models" },
     r2Persist: persist,
     bindings: {
