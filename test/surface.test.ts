@@ -114,6 +114,19 @@ describe("API surface", () => {
     });
   }
 
+  test("responses: a max_output_tokens past the context is a 400 naming max_output_tokens", async () => {
+    const error = await expectError(
+      await worker.post("/v1/responses", {
+        model: "shop-assistant",
+        input: "hi",
+        max_output_tokens: 100_000,
+      }),
+      400,
+      { code: "context_length_exceeded", param: "max_output_tokens" },
+    );
+    assert.match(error.message, /^max_output_tokens is 100000/);
+  });
+
   test("fields OpenAI clients send that do not change the output are accepted", async () => {
     await json(
       await worker.post("/v1/chat/completions", {

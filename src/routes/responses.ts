@@ -1,6 +1,7 @@
 import { Hono } from "hono";
 import { z } from "zod";
 import type { AppEnv } from "../env.js";
+import { ApiError } from "../errors.js";
 import { readJson } from "../http.js";
 import type { FinishReason } from "../tasks/causal-lm.js";
 import { chatPrompt, type Usage } from "../tasks/text-generation.js";
@@ -165,7 +166,12 @@ export const responses = new Hono<AppEnv>().post("/v1/responses", async (c) => {
         yield event(`response.${status}`, { response: response([message(text, status)], { reason, usage }) });
       },
     },
-  );
+  ).catch((error: unknown) => {
+    // The engine names the limit as chat does; this API calls it max_output_tokens.
+    if (!(error instanceof ApiError) || error.param !== "max_tokens") throw error;
+    const message = error.message.replaceAll("max_tokens", "max_output_tokens");
+    throw new ApiError(error.status, message, error.code, "max_output_tokens");
+  });
 });
 
 function outputPart(text: string) {
