@@ -7,7 +7,7 @@ import { Miniflare } from "miniflare";
 import { pushModel } from "../cli/lib/push.js";
 import { type ListableTarget, r2Target } from "../cli/lib/targets.js";
 import { type Manifest, manifestSchema, modelKey, ortFile, storeKey } from "../src/runtime/manifest.js";
-import { DIST_DIR } from "./paths.js";
+import { DIST_DIR, PUBLIC_DIR } from "./paths.js";
 
 /**
  * The built worker (dist/, from `npm run build`) in real workerd through Miniflare, with a real
@@ -35,6 +35,8 @@ export interface WorkerOptions {
   /** The RATE_LIMITER binding; without it nothing is limited. */
   rateLimit?: { limit: number; period: 10 | 60 };
   corsOrigins?: string;
+  /** MODEL_ALIASES: other names for models, such as Workers AI's `@cf/...` ids. */
+  aliases?: Record<string, string>;
   /**
    * Receives each line the worker writes to stdout: the access log, one line per request. By default
    * they are dropped, so tests and benchmarks print what they did before; stderr always passes.
@@ -55,6 +57,8 @@ export async function startWorker(options: WorkerOptions = {}): Promise<TestWork
     ],
     compatibilityDate: "2026-04-26",
     compatibilityFlags: ["enable_request_signal"],
+    // The playground and docs, in front of the worker as wrangler.toml's [assets] puts them.
+    assets: { directory: PUBLIC_DIR, routerConfig: { has_user_worker: true } },
     r2Buckets: { MODELS: "edge-inference-models" },
     r2Persist: persist,
     bindings: {
@@ -63,6 +67,7 @@ export async function startWorker(options: WorkerOptions = {}): Promise<TestWork
       MAX_BODY_BYTES: String(options.maxBodyBytes ?? 8 * 1024 * 1024),
       AUTH: options.auth ?? "off",
       ...(options.corsOrigins === undefined ? {} : { CORS_ORIGINS: options.corsOrigins }),
+      ...(options.aliases === undefined ? {} : { MODEL_ALIASES: JSON.stringify(options.aliases) }),
       ...options.secrets,
       ...(options.manifestTtlMs ? { MANIFEST_TTL_MS: String(options.manifestTtlMs) } : {}),
     },

@@ -12,6 +12,8 @@ export interface Env {
   MAX_BODY_BYTES?: string;
   /** "off" serves without API keys (`npm run dev` sets it); anything else requires one. */
   AUTH?: string;
+  /** Other names for local models (Workers AI ids such as `@cf/...`): a JSON object, alias to model. */
+  MODEL_ALIASES?: string;
   /** Origins browsers may call from, comma-separated, or "*". */
   CORS_ORIGINS?: string;
   /** Requests per key (per client IP without one); without the binding nothing is limited. */

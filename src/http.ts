@@ -25,13 +25,27 @@ export async function readJson<S extends ZodType>(c: Context<AppEnv>, schema: S)
     throw new ApiError(400, `The request body is not valid JSON: ${detail}`, "invalid_json");
   }
   const result = schema.safeParse(value);
-  if (!result.success) {
-    const issue = result.error.issues[0];
-    const param = issue && issue.path.length > 0 ? formatPath(issue.path) : null;
-    const message = issue ? `${param ?? "body"}: ${issue.message}` : "Invalid request body.";
-    throw new ApiError(400, message, "invalid_value", param);
-  }
+  if (!result.success) throw requestError(result.error.issues[0]);
   return result.data;
+}
+
+/**
+ * A field the schema does not know (strict objects) is one the service does not implement, so
+ * the client hears which one instead of having it dropped.
+ */
+function requestError(issue: z.core.$ZodIssue | undefined): ApiError {
+  if (!issue) return new ApiError(400, "Invalid request body.", "invalid_value");
+  if (issue.code === "unrecognized_keys") {
+    const param = formatPath([...issue.path, issue.keys[0] ?? ""]);
+    return new ApiError(
+      400,
+      `${param} is not supported by this service${issue.keys.length > 1 ? ` (nor ${issue.keys.slice(1).join(", ")})` : ""}.`,
+      "unsupported_parameter",
+      param,
+    );
+  }
+  const param = issue.path.length > 0 ? formatPath(issue.path) : null;
+  return new ApiError(400, `${param ?? "body"}: ${issue.message}`, "invalid_value", param);
 }
 
 function formatPath(path: readonly PropertyKey[]): string {

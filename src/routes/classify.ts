@@ -4,11 +4,11 @@ import type { AppEnv } from "../env.js";
 import { readJson } from "../http.js";
 import { withLease } from "../runtime/isolate-cache.js";
 import { classify, encodeInputs, openEncoder } from "../tasks/encoder.js";
-import { findModel } from "../tasks/model-files.js";
+import { findModelFor } from "./aliases.js";
 import { encoderText, MAX_INPUTS, modelRef } from "./schemas.js";
 
 /** /v1/classify: label scores from a text-classification model, best first. */
-const classifyRequest = z.object({
+export const classifyRequest = z.strictObject({
   model: modelRef,
   input: z.union([encoderText, z.array(encoderText).min(1).max(MAX_INPUTS)]),
   top_k: z.number().int().min(1).max(1000).optional(),
@@ -17,7 +17,7 @@ const classifyRequest = z.object({
 
 export const classifyRoute = new Hono<AppEnv>().post("/v1/classify", async (c) => {
   const body = await readJson(c, classifyRequest);
-  const { manifest, dtype } = await findModel(c.get("registry"), body.model);
+  const { manifest, dtype } = await findModelFor(c, body.model);
   return withLease(
     openEncoder(c.get("registry"), manifest, dtype),
     async (encoder) => {

@@ -5,13 +5,13 @@ import { invalidParam } from "../errors.js";
 import { readJson } from "../http.js";
 import { withLease } from "../runtime/isolate-cache.js";
 import { embed, encodeInputs, l2Normalize, openEncoder } from "../tasks/encoder.js";
-import { findModel } from "../tasks/model-files.js";
+import { findModelFor } from "./aliases.js";
 import { encoderText, MAX_INPUTS, modelRef } from "./schemas.js";
 
 /** OpenAI's /v1/embeddings, plus pooling, normalisation and truncation controls. */
 const tokenInput = z.array(z.number().int()).max(8192);
 
-const embeddingsRequest = z.object({
+export const embeddingsRequest = z.strictObject({
   model: modelRef,
   input: z.union([
     encoderText,
@@ -36,7 +36,7 @@ function toBase64(vector: Float32Array): string {
 
 export const embeddings = new Hono<AppEnv>().post("/v1/embeddings", async (c) => {
   const body = await readJson(c, embeddingsRequest);
-  const { manifest, dtype } = await findModel(c.get("registry"), body.model);
+  const { manifest, dtype } = await findModelFor(c, body.model);
   return withLease(
     openEncoder(c.get("registry"), manifest, dtype),
     async (encoder) => {

@@ -14,7 +14,7 @@ import {
   resolveGeneration,
   type TextGenerator,
 } from "../tasks/text-generation.js";
-import { streamEvents } from "./sse.js";
+import { type SseEvent, streamEvents } from "./sse.js";
 
 /** One text generation, as a route asks for it; the route only decides the response's shape. */
 export interface GenerationRequest {
@@ -34,12 +34,12 @@ export interface GenerationRun {
 export interface GenerationShape {
   /** The JSON body of a response that is not streamed. */
   complete(run: GenerationRun, completion: Completion): unknown;
-  /** The SSE data lines of a streamed response. */
+  /** The events of a streamed response. */
   stream(
     run: GenerationRun,
     steps: AsyncIterable<GenerationStep>,
     signal: AbortSignal,
-  ): AsyncGenerator<string>;
+  ): AsyncGenerator<SseEvent>;
 }
 
 /**

@@ -6,7 +6,7 @@ import { readJson } from "../http.js";
 import { embed, l2Normalize, openEncoder, tokenize } from "../tasks/encoder.js";
 import { openKnowledgeBase, search } from "../tasks/knowledge-base.js";
 
-const searchRequest = z.object({
+export const searchRequest = z.strictObject({
   query: z.string().max(4000),
   top_k: z.number().int().min(1).max(50).optional(),
 });

@@ -2,6 +2,7 @@ import { Hono } from "hono";
 import type { AppEnv } from "../env.js";
 import { type Manifest, onnxFiles, totalSize, variantName } from "../runtime/manifest.js";
 import type { ModelRegistry } from "../runtime/registry.js";
+import { findModelFor } from "./aliases.js";
 
 /** OpenAI's model list, with what this service adds: task, size, variants, loaded here or not. */
 export const models = new Hono<AppEnv>()
@@ -10,9 +11,11 @@ export const models = new Hono<AppEnv>()
     const manifests = await registry.list();
     return c.json({ object: "list", data: manifests.map((m) => describeModel(registry, m)) });
   })
-  .get("/v1/models/:id", async (c) => {
-    const registry = c.get("registry");
-    return c.json(describeModel(registry, await registry.manifest(c.req.param("id"))));
+  // The id may be an alias with slashes (`@cf/meta/...`) or carry a dtype; the model is described
+  // under the name the client asked for.
+  .get("/v1/models/:id{.+}", async (c) => {
+    const { manifest } = await findModelFor(c, c.req.param("id"));
+    return c.json({ ...describeModel(c.get("registry"), manifest), id: c.req.param("id") });
   });
 
 function describeModel(registry: ModelRegistry, manifest: Manifest) {

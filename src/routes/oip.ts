@@ -17,7 +17,7 @@ import {
 } from "./oip-tensors.js";
 
 /** The Open Inference Protocol (KServe v2), as Triton and KServe speak it, for any ONNX model. */
-const inferRequest = z.object({
+export const inferRequest = z.object({
   id: z.string().max(256).optional(),
   parameters: z.record(z.string(), z.unknown()).optional(),
   inputs: z

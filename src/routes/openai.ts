@@ -2,7 +2,6 @@ import { type Context, Hono } from "hono";
 import { z } from "zod";
 import type { AppEnv } from "../env.js";
 import { readJson } from "../http.js";
-import { findModel } from "../tasks/model-files.js";
 import {
   type ChoiceDelta,
   chatPrompt,
@@ -11,12 +10,16 @@ import {
   textPrompt,
   type Usage,
 } from "../tasks/text-generation.js";
+import { findModelFor } from "./aliases.js";
 import { serveGeneration } from "./generation.js";
 import { chatMessage, generationParams, openAiFields, toChatMessages, usageBody } from "./schemas.js";
 
 /** OpenAI's /v1/chat/completions and /v1/completions, non-streamed and as SSE. */
-const chatRequest = z.object({ ...openAiFields, messages: z.array(chatMessage).min(1).max(256) });
-const completionRequest = z.object({
+export const chatRequest = z.strictObject({
+  ...openAiFields,
+  messages: z.array(chatMessage).min(1).max(256),
+});
+export const completionRequest = z.strictObject({
   ...openAiFields,
   prompt: z.union([z.string(), z.array(z.string()).min(1).max(1)]),
   echo: z
@@ -111,7 +114,7 @@ async function serve(
   body: OpenAiBody,
   prompt: (generator: TextGenerator) => Prompt,
 ): Promise<Response> {
-  const { manifest, dtype } = await findModel(c.get("registry"), body.model);
+  const { manifest, dtype } = await findModelFor(c, body.model);
   const includeUsage = body.stream_options?.include_usage === true;
   const metaOf = (generator: TextGenerator): Meta => ({
     id: `${format.idPrefix}-${crypto.randomUUID()}`,

@@ -38,24 +38,41 @@ export const samplingFields = {
   repetition_penalty: z.number().min(0.1).max(10).nullish(),
   frequency_penalty: z.number().min(-2).max(2).nullish(),
   presence_penalty: z.number().min(-2).max(2).nullish(),
+  logit_bias: z.record(z.string(), z.number().min(-100).max(100)).nullish(),
   stream: z.boolean().nullish(),
 };
 
+/**
+ * Identifiers OpenAI clients may send for abuse monitoring or cache routing. They do not change the
+ * output, so accepting them drops nothing a client relies on.
+ */
+export const passiveFields = {
+  user: z.string().max(256).nullish(),
+  safety_identifier: z.string().max(256).nullish(),
+  prompt_cache_key: z.string().max(256).nullish(),
+};
+
+/** The only response format generation has; JSON modes would need constrained decoding. */
+export const textFormat = z.strictObject({
+  type: z.literal("text", { error: "only text output is supported (no json_object or json_schema)" }),
+});
+
+/** Chat and legacy completions; strict objects, so unimplemented fields are 400s naming them. */
 export const openAiFields = {
   ...samplingFields,
+  ...passiveFields,
   model: modelRef,
   max_completion_tokens: z.number().int().min(1).nullish(),
   n: z.number().int().min(1).max(MAX_CHOICES).nullish(),
   stop: z
     .union([z.string().min(1).max(200), z.array(z.string().min(1).max(200)).max(MAX_STOP_STRINGS)])
     .nullish(),
-  logit_bias: z.record(z.string(), z.number().min(-100).max(100)).nullish(),
-  stream_options: z.object({ include_usage: z.boolean().nullish() }).nullish(),
+  stream_options: z.strictObject({ include_usage: z.boolean().nullish() }).nullish(),
   logprobs: z
     .boolean()
     .nullish()
     .refine((value) => value !== true, "logprobs are not supported"),
-  user: z.string().max(256).nullish(),
+  response_format: textFormat.nullish(),
 };
 
 type SamplingRequest = {
@@ -86,12 +103,23 @@ export function generationParams(body: SamplingRequest): GenerationParams {
   };
 }
 
-const textPart = z.object({ type: z.literal("text"), text: z.string() });
+const textPart = z.strictObject({ type: z.literal("text"), text: z.string() });
 
-export const chatMessage = z.object({
-  role: z.enum(["system", "developer", "user", "assistant"]),
-  content: z.union([z.string(), z.array(textPart).min(1)]),
+const chatRole = z.enum(["system", "developer", "user", "assistant"], {
+  error: (issue) =>
+    issue.input === "tool" || issue.input === "function"
+      ? `${issue.input} turns are not supported: this service has no tool calling`
+      : "role must be system, developer, user or assistant",
+});
+
+export const chatMessage = z.strictObject({
+  role: chatRole,
+  content: z.union([z.string(), z.array(textPart).min(1)], {
+    error: "content must be a string or text parts (images, audio and files are not supported)",
+  }),
   name: z.string().max(64).nullish(),
+  // A reply's message object (appended to the history as is) carries refusal: null.
+  refusal: z.null().optional(),
 });
 
 /** OpenAI's content may be parts; `developer` is OpenAI's newer name for `system`. */

@@ -11,10 +11,13 @@ import type { Lease } from "../runtime/isolate-cache.js";
  * or the stream's cancellation, whichever comes first; the lease is released right there, not
  * after the producer notices, because a cancelled request's pending timers never fire.
  */
+/** A data line, or a named event (the Responses API names each of its events). */
+export type SseEvent = string | { event: string; data: string };
+
 export function streamEvents(
   c: Context,
   lease: Lease<unknown>,
-  events: (signal: AbortSignal) => AsyncGenerator<string>,
+  events: (signal: AbortSignal) => AsyncGenerator<SseEvent>,
 ): Response {
   const abort = new AbortController();
   const produced = events(abort.signal);
@@ -40,7 +43,7 @@ export function streamEvents(
           controller.close();
           end();
         } else {
-          controller.enqueue(encoder.encode(`data: ${next.value}\n\n`));
+          controller.enqueue(encoder.encode(formatEvent(next.value)));
         }
       } catch (error) {
         if (abort.signal.aborted) return;
@@ -56,6 +59,10 @@ export function streamEvents(
     "content-type": "text/event-stream",
     "cache-control": "no-cache",
   });
+}
+
+function formatEvent(event: SseEvent): string {
+  return typeof event === "string" ? `data: ${event}\n\n` : `event: ${event.event}\ndata: ${event.data}\n\n`;
 }
 
 function streamError(error: unknown) {

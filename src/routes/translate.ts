@@ -6,12 +6,12 @@ import { readJson } from "../http.js";
 import { withLease } from "../runtime/isolate-cache.js";
 import type { Manifest } from "../runtime/manifest.js";
 import type { ModelRegistry } from "../runtime/registry.js";
-import { parseModelRef } from "../tasks/model-files.js";
 import { MAX_BEAMS, openTranslator, translate } from "../tasks/translation.js";
+import { resolveModelRef } from "./aliases.js";
 import { languageCode, MAX_TEXTS, modelRef, translationText, usageBody } from "./schemas.js";
 
 /** /v1/translate: texts into another language, long texts split into sentences and joined back. */
-const translateRequest = z.object({
+export const translateRequest = z.strictObject({
   model: modelRef.optional(),
   text: z.union([translationText, z.array(translationText).min(1).max(MAX_TEXTS)]),
   source_lang: languageCode.optional(),
@@ -39,7 +39,7 @@ async function defaultTranslationModel(registry: ModelRegistry): Promise<Manifes
 export const translateRoute = new Hono<AppEnv>().post("/v1/translate", async (c) => {
   const registry = c.get("registry");
   const body = await readJson(c, translateRequest);
-  const ref = body.model ? parseModelRef(body.model) : undefined;
+  const ref = body.model ? resolveModelRef(c, body.model) : undefined;
   const manifest = ref ? await registry.manifest(ref.id) : await defaultTranslationModel(registry);
   return withLease(
     openTranslator(registry, manifest, ref?.dtype),

@@ -6,9 +6,15 @@ import { readJson } from "../http.js";
 import { withLease } from "../runtime/isolate-cache.js";
 import type { Manifest } from "../runtime/manifest.js";
 import { classify, embed, encodeInputs, openEncoder } from "../tasks/encoder.js";
-import { parseModelRef } from "../tasks/model-files.js";
-import { chatPrompt, type Prompt, type TextGenerator, textPrompt } from "../tasks/text-generation.js";
+import {
+  chatPrompt,
+  type Prompt,
+  type TextGenerator,
+  textPrompt,
+  type Usage,
+} from "../tasks/text-generation.js";
 import { openTranslator, translate } from "../tasks/translation.js";
+import { findModelFor } from "./aliases.js";
 import { serveGeneration } from "./generation.js";
 import {
   chatMessage,
@@ -26,25 +32,27 @@ import {
  * Workers AI's `POST /ai/run/{model}` shapes, so code written for `env.AI.run()` moves over by
  * changing a URL. The model's task decides which shape applies.
  */
-const textGenerationRequest = z
-  .object({
+export const textGenerationRequest = z
+  .strictObject({
     ...samplingFields,
     prompt: z.string().min(1).optional(),
     messages: z.array(chatMessage).min(1).max(256).optional(),
+    // As in Workers AI: a prompt goes through the model's chat template unless raw is set.
+    raw: z.boolean().optional(),
   })
   .refine((body) => (body.prompt === undefined) !== (body.messages === undefined), {
     message: "Send either prompt or messages.",
     path: ["prompt"],
   });
 
-const translationRequest = z.object({
+export const translationRequest = z.strictObject({
   text: z.string().min(1).max(MAX_TEXT_CHARS),
   source_lang: languageCode.optional(),
   target_lang: languageCode.optional(),
 });
 
 const workersAiText = encoderText.min(1);
-const encoderRequest = z.object({
+export const encoderRequest = z.strictObject({
   text: z.union([workersAiText, z.array(workersAiText).min(1).max(MAX_INPUTS)]),
 });
 
@@ -93,12 +101,11 @@ const handlers: Record<string, Handler> = {
   },
 };
 
-export const workersAi = new Hono<AppEnv>().post("/ai/run/:model", async (c) => {
-  const registry = c.get("registry");
-  const { id, dtype } = parseModelRef(c.req.param("model"));
-  const manifest = await registry.manifest(id);
+async function run(c: Context<AppEnv>): Promise<Response> {
+  const { manifest, dtype } = await findModelFor(c, c.req.param("model") ?? "");
   const handler = handlers[manifest.task];
   if (!handler) {
+    const id = manifest.id;
     throw new ApiError(
       400,
       `The model '${id}' is a ${manifest.task} model; use the tensor API (/v2/models/${id}/infer) for it.`,
@@ -107,7 +114,31 @@ export const workersAi = new Hono<AppEnv>().post("/ai/run/:model", async (c) => 
     );
   }
   return handler(c, manifest, dtype);
-});
+}
+
+/**
+ * Cloudflare's REST envelope around the same answers: `{result, success, errors, messages}`, with
+ * errors as `{code, message}` (the code here is the HTTP status). Streams pass through as SSE, as
+ * Cloudflare's do.
+ */
+async function runEnveloped(c: Context<AppEnv>): Promise<Response> {
+  let response: Response;
+  try {
+    response = await run(c);
+  } catch (error) {
+    if (!(error instanceof ApiError)) throw error;
+    const errors = [{ code: error.status, message: error.message }];
+    return c.json({ result: null, success: false, errors, messages: [] }, error.status);
+  }
+  if (!response.headers.get("content-type")?.startsWith("application/json")) return response;
+  const result: unknown = await response.json();
+  return c.json({ result, success: true, errors: [], messages: [] });
+}
+
+// Model names may be Workers AI ids with slashes (`@cf/meta/llama-3.1-8b-instruct`), hence `.+`.
+export const workersAi = new Hono<AppEnv>()
+  .post("/ai/run/:model{.+}", run)
+  .post("/client/v4/accounts/:account/ai/run/:model{.+}", runEnveloped);
 
 async function textGeneration(
   c: Context<AppEnv>,
@@ -115,10 +146,16 @@ async function textGeneration(
   dtype: string | undefined,
 ): Promise<Response> {
   const body = await readJson(c, textGenerationRequest);
-  const prompt = (generator: TextGenerator): Prompt =>
-    body.messages
-      ? { ids: chatPrompt(generator, toChatMessages(body.messages)), param: "messages" }
-      : { ids: textPrompt(generator, body.prompt ?? ""), param: "prompt" };
+  const prompt = (generator: TextGenerator): Prompt => {
+    if (body.messages)
+      return { ids: chatPrompt(generator, toChatMessages(body.messages)), param: "messages" };
+    const text = body.prompt ?? "";
+    const templated = body.raw !== true && generator.assets.template !== undefined;
+    return {
+      ids: templated ? chatPrompt(generator, [{ role: "user", content: text }]) : textPrompt(generator, text),
+      param: "prompt",
+    };
+  };
   const params = { ...generationParams(body), maxTokens: body.max_tokens ?? 256 };
   return serveGeneration(
     c,
@@ -128,12 +165,17 @@ async function textGeneration(
         response: completion.texts.join(""),
         usage: usageBody(completion.usage),
       }),
-      async *stream(_run, steps, signal) {
+      async *stream({ prompt }, steps, signal) {
+        let usage: Usage = { promptTokens: prompt.ids.length, completionTokens: 0 };
         for await (const step of steps) {
+          usage = step.usage;
           const text = step.deltas.map((delta) => delta.text).join("");
           if (text) yield JSON.stringify({ response: text });
         }
-        if (!signal.aborted) yield "[DONE]";
+        if (signal.aborted) return;
+        // Workers AI ends a stream with an empty response that carries the usage.
+        yield JSON.stringify({ response: "", usage: usageBody(usage) });
+        yield "[DONE]";
       },
     },
   );

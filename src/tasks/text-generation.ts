@@ -106,7 +106,7 @@ export function textPrompt(generator: TextGenerator, prompt: string): number[] {
 /** A tokenised prompt and the request field it came from, so errors about it name that field. */
 export interface Prompt {
   ids: number[];
-  param: "messages" | "prompt";
+  param: "messages" | "prompt" | "input";
 }
 
 export interface ResolvedGeneration {
