@@ -3,9 +3,9 @@ import { z } from "zod";
 import type { AppEnv } from "../env.js";
 import { invalidParam } from "../errors.js";
 import { readJson } from "../http.js";
-import { withLease } from "../runtime/isolate-cache.js";
 import { embed, encodeInputs, l2Normalize, openEncoder } from "../tasks/encoder.js";
 import { findModelFor } from "./aliases.js";
+import { leased } from "./lease.js";
 import { encoderText, MAX_INPUTS, modelRef } from "./schemas.js";
 
 /** OpenAI's /v1/embeddings, plus pooling, normalisation and truncation controls. */
@@ -37,36 +37,32 @@ function toBase64(vector: Float32Array): string {
 export const embeddings = new Hono<AppEnv>().post("/v1/embeddings", async (c) => {
   const body = await readJson(c, embeddingsRequest);
   const { manifest, dtype } = await findModelFor(c, body.model);
-  return withLease(
-    openEncoder(c.get("registry"), manifest, dtype),
-    async (encoder) => {
-      const batch = encodeInputs(encoder, body.input, body.truncate ?? true);
-      const vectors = await embed(encoder, batch.ids, { pooling: body.pooling, normalize: body.normalize });
-      const dims = vectors[0]?.[0]?.length ?? 0;
-      if (body.dimensions !== undefined && body.dimensions > dims) {
-        throw invalidParam(
-          "dimensions",
-          `dimensions is ${body.dimensions}, but the model's embeddings have ${dims}.`,
-        );
-      }
-      const shape = (vector: Float32Array) => {
-        const cut = body.dimensions === undefined ? vector : l2Normalize(vector.slice(0, body.dimensions));
-        return body.encoding_format === "base64" ? toBase64(cut) : Array.from(cut);
-      };
-      const truncated = batch.truncated.flatMap((cut, index) => (cut ? [index] : []));
-      const tokens = batch.ids.reduce((sum, ids) => sum + ids.length, 0);
-      return c.json({
-        object: "list",
-        data: vectors.map((perInput, index) => ({
-          object: "embedding",
-          index,
-          embedding: body.pooling === "none" ? perInput.map(shape) : shape(perInput[0] ?? new Float32Array()),
-        })),
-        model: body.model,
-        usage: { prompt_tokens: tokens, total_tokens: tokens },
-        ...(truncated.length > 0 ? { truncated } : {}),
-      });
-    },
-    c.req.raw.signal,
-  );
+  return leased(c, openEncoder(c.get("registry"), manifest, dtype), async (encoder) => {
+    const batch = encodeInputs(encoder, body.input, body.truncate ?? true);
+    const vectors = await embed(encoder, batch.ids, { pooling: body.pooling, normalize: body.normalize });
+    const dims = vectors[0]?.[0]?.length ?? 0;
+    if (body.dimensions !== undefined && body.dimensions > dims) {
+      throw invalidParam(
+        "dimensions",
+        `dimensions is ${body.dimensions}, but the model's embeddings have ${dims}.`,
+      );
+    }
+    const shape = (vector: Float32Array) => {
+      const cut = body.dimensions === undefined ? vector : l2Normalize(vector.slice(0, body.dimensions));
+      return body.encoding_format === "base64" ? toBase64(cut) : Array.from(cut);
+    };
+    const truncated = batch.truncated.flatMap((cut, index) => (cut ? [index] : []));
+    const tokens = batch.ids.reduce((sum, ids) => sum + ids.length, 0);
+    return c.json({
+      object: "list",
+      data: vectors.map((perInput, index) => ({
+        object: "embedding",
+        index,
+        embedding: body.pooling === "none" ? perInput.map(shape) : shape(perInput[0] ?? new Float32Array()),
+      })),
+      model: body.model,
+      usage: { prompt_tokens: tokens, total_tokens: tokens },
+      ...(truncated.length > 0 ? { truncated } : {}),
+    });
+  });
 });

@@ -1,9 +1,9 @@
 import type { Context } from "hono";
 import type { AppEnv } from "../env.js";
-import { withLease } from "../runtime/isolate-cache.js";
 import type { Manifest } from "../runtime/manifest.js";
 import {
   type Completion,
+  chatPrompt,
   completeText,
   type GenerationParams,
   type GenerationStep,
@@ -13,8 +13,21 @@ import {
   type ResolvedGeneration,
   resolveGeneration,
   type TextGenerator,
+  textPrompt,
 } from "../tasks/text-generation.js";
+import type { ChatMessage } from "../text/chat-template.js";
+import { leased } from "./lease.js";
 import { type SseEvent, streamEvents } from "./sse.js";
+
+/** A prompt rendered from chat messages with the model's template; errors name `param`. */
+export const messagesPrompt =
+  (messages: ChatMessage[], param: Prompt["param"] = "messages") =>
+  (generator: TextGenerator): Prompt => ({ ids: chatPrompt(generator, messages), param });
+
+/** A prompt taken as raw text (the model's tokenizer adds its special tokens). */
+export const textOnlyPrompt =
+  (text: string, param: Prompt["param"] = "prompt") =>
+  (generator: TextGenerator): Prompt => ({ ids: textPrompt(generator, text), param });
 
 /** One text generation, as a route asks for it; the route only decides the response's shape. */
 export interface GenerationRequest {
@@ -53,15 +66,11 @@ export async function serveGeneration(
 ): Promise<Response> {
   const opening = openGenerator(c.get("registry"), request.manifest, request.dtype);
   if (!request.stream) {
-    return withLease(
-      opening,
-      async (generator) => {
-        const run = prepare(generator, request);
-        const completion = await completeText(generator, run.prompt, run.resolved, c.req.raw.signal);
-        return c.json(shape.complete(run, completion));
-      },
-      c.req.raw.signal,
-    );
+    return leased(c, opening, async (generator) => {
+      const run = prepare(generator, request);
+      const completion = await completeText(generator, run.prompt, run.resolved, c.req.raw.signal);
+      return c.json(shape.complete(run, completion));
+    });
   }
   const lease = await opening;
   let run: GenerationRun;

@@ -2,16 +2,9 @@ import { type Context, Hono } from "hono";
 import { z } from "zod";
 import type { AppEnv } from "../env.js";
 import { readJson } from "../http.js";
-import {
-  type ChoiceDelta,
-  chatPrompt,
-  type Prompt,
-  type TextGenerator,
-  textPrompt,
-  type Usage,
-} from "../tasks/text-generation.js";
+import type { ChoiceDelta, Prompt, TextGenerator, Usage } from "../tasks/text-generation.js";
 import { findModelFor } from "./aliases.js";
-import { serveGeneration } from "./generation.js";
+import { messagesPrompt, serveGeneration, textOnlyPrompt } from "./generation.js";
 import { chatMessage, generationParams, openAiFields, toChatMessages, usageBody } from "./schemas.js";
 
 /** OpenAI's /v1/chat/completions and /v1/completions, non-streamed and as SSE. */
@@ -94,18 +87,12 @@ export const openai = new Hono<AppEnv>()
   .post("/v1/chat/completions", async (c) => {
     const body = await readJson(c, chatRequest);
     const messages = toChatMessages(body.messages);
-    return serve(c, chatFormat, body, (generator) => ({
-      ids: chatPrompt(generator, messages),
-      param: "messages",
-    }));
+    return serve(c, chatFormat, body, messagesPrompt(messages));
   })
   .post("/v1/completions", async (c) => {
     const body = await readJson(c, completionRequest);
     const prompt = typeof body.prompt === "string" ? body.prompt : (body.prompt[0] ?? "");
-    return serve(c, completionFormat, body, (generator) => ({
-      ids: textPrompt(generator, prompt),
-      param: "prompt",
-    }));
+    return serve(c, completionFormat, body, textOnlyPrompt(prompt));
   });
 
 async function serve(

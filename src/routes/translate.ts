@@ -3,11 +3,11 @@ import { z } from "zod";
 import type { AppEnv } from "../env.js";
 import { ApiError } from "../errors.js";
 import { readJson } from "../http.js";
-import { withLease } from "../runtime/isolate-cache.js";
 import type { Manifest } from "../runtime/manifest.js";
 import type { ModelRegistry } from "../runtime/registry.js";
 import { MAX_BEAMS, openTranslator, translate } from "../tasks/translation.js";
 import { resolveModelRef } from "./aliases.js";
+import { leased } from "./lease.js";
 import { languageCode, MAX_TEXTS, modelRef, translationText, usageBody } from "./schemas.js";
 
 /** /v1/translate: texts into another language, long texts split into sentences and joined back. */
@@ -41,27 +41,23 @@ export const translateRoute = new Hono<AppEnv>().post("/v1/translate", async (c)
   const body = await readJson(c, translateRequest);
   const ref = body.model ? resolveModelRef(c, body.model) : undefined;
   const manifest = ref ? await registry.manifest(ref.id) : await defaultTranslationModel(registry);
-  return withLease(
-    openTranslator(registry, manifest, ref?.dtype),
-    async (translator) => {
-      const result = await translate(translator, {
-        texts: typeof body.text === "string" ? [body.text] : body.text,
-        sourceLang: body.source_lang,
-        targetLang: body.target_lang,
-        numBeams: body.num_beams,
-        numReturnSequences: body.num_return_sequences,
-        maxTokens: body.max_tokens,
-      });
-      return c.json({
-        model: body.model ?? manifest.id,
-        translations: result.translations.map((t) => ({
-          text: t.text,
-          ...(t.targetLang ? { target_lang: t.targetLang } : {}),
-          ...(t.alternatives ? { alternatives: t.alternatives } : {}),
-        })),
-        usage: usageBody({ promptTokens: result.inputTokens, completionTokens: result.outputTokens }),
-      });
-    },
-    c.req.raw.signal,
-  );
+  return leased(c, openTranslator(registry, manifest, ref?.dtype), async (translator) => {
+    const result = await translate(translator, {
+      texts: typeof body.text === "string" ? [body.text] : body.text,
+      sourceLang: body.source_lang,
+      targetLang: body.target_lang,
+      numBeams: body.num_beams,
+      numReturnSequences: body.num_return_sequences,
+      maxTokens: body.max_tokens,
+    });
+    return c.json({
+      model: body.model ?? manifest.id,
+      translations: result.translations.map((t) => ({
+        text: t.text,
+        ...(t.targetLang ? { target_lang: t.targetLang } : {}),
+        ...(t.alternatives ? { alternatives: t.alternatives } : {}),
+      })),
+      usage: usageBody({ promptTokens: result.inputTokens, completionTokens: result.outputTokens }),
+    });
+  });
 });

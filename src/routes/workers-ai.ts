@@ -3,19 +3,13 @@ import { z } from "zod";
 import type { AppEnv } from "../env.js";
 import { ApiError } from "../errors.js";
 import { readJson } from "../http.js";
-import { withLease } from "../runtime/isolate-cache.js";
 import type { Manifest } from "../runtime/manifest.js";
 import { classify, embed, encodeInputs, openEncoder } from "../tasks/encoder.js";
-import {
-  chatPrompt,
-  type Prompt,
-  type TextGenerator,
-  textPrompt,
-  type Usage,
-} from "../tasks/text-generation.js";
+import type { TextGenerator, Usage } from "../tasks/text-generation.js";
 import { openTranslator, translate } from "../tasks/translation.js";
 import { findModelFor } from "./aliases.js";
-import { serveGeneration } from "./generation.js";
+import { messagesPrompt, serveGeneration, textOnlyPrompt } from "./generation.js";
+import { leased } from "./lease.js";
 import {
   chatMessage,
   encoderText,
@@ -62,42 +56,30 @@ const handlers: Record<string, Handler> = {
   "text-generation": textGeneration,
   translation: async (c, manifest, dtype) => {
     const body = await readJson(c, translationRequest);
-    return withLease(
-      openTranslator(c.get("registry"), manifest, dtype),
-      async (translator) => {
-        const result = await translate(translator, {
-          texts: [body.text],
-          sourceLang: body.source_lang,
-          targetLang: body.target_lang,
-        });
-        return c.json({ translated_text: result.translations[0]?.text ?? "" });
-      },
-      c.req.raw.signal,
-    );
+    return leased(c, openTranslator(c.get("registry"), manifest, dtype), async (translator) => {
+      const result = await translate(translator, {
+        texts: [body.text],
+        sourceLang: body.source_lang,
+        targetLang: body.target_lang,
+      });
+      return c.json({ translated_text: result.translations[0]?.text ?? "" });
+    });
   },
   "feature-extraction": async (c, manifest, dtype) => {
     const body = await readJson(c, encoderRequest);
-    return withLease(
-      openEncoder(c.get("registry"), manifest, dtype),
-      async (encoder) => {
-        const batch = encodeInputs(encoder, body.text, true);
-        const vectors = (await embed(encoder, batch.ids)).map((perInput) => Array.from(perInput[0] ?? []));
-        return c.json({ shape: [vectors.length, vectors[0]?.length ?? 0], data: vectors });
-      },
-      c.req.raw.signal,
-    );
+    return leased(c, openEncoder(c.get("registry"), manifest, dtype), async (encoder) => {
+      const batch = encodeInputs(encoder, body.text, true);
+      const vectors = (await embed(encoder, batch.ids)).map((perInput) => Array.from(perInput[0] ?? []));
+      return c.json({ shape: [vectors.length, vectors[0]?.length ?? 0], data: vectors });
+    });
   },
   "text-classification": async (c, manifest, dtype) => {
     const body = await readJson(c, encoderRequest);
-    return withLease(
-      openEncoder(c.get("registry"), manifest, dtype),
-      async (encoder) => {
-        const batch = encodeInputs(encoder, body.text, true);
-        const results = await classify(encoder, batch.ids, encoder.assets.config.labels.length);
-        return c.json(typeof body.text === "string" ? (results[0] ?? []) : results);
-      },
-      c.req.raw.signal,
-    );
+    return leased(c, openEncoder(c.get("registry"), manifest, dtype), async (encoder) => {
+      const batch = encodeInputs(encoder, body.text, true);
+      const results = await classify(encoder, batch.ids, encoder.assets.config.labels.length);
+      return c.json(typeof body.text === "string" ? (results[0] ?? []) : results);
+    });
   },
 };
 
@@ -146,15 +128,14 @@ async function textGeneration(
   dtype: string | undefined,
 ): Promise<Response> {
   const body = await readJson(c, textGenerationRequest);
-  const prompt = (generator: TextGenerator): Prompt => {
-    if (body.messages)
-      return { ids: chatPrompt(generator, toChatMessages(body.messages)), param: "messages" };
+  const prompt = (generator: TextGenerator) => {
+    if (body.messages) return messagesPrompt(toChatMessages(body.messages))(generator);
     const text = body.prompt ?? "";
+    // Workers AI renders a prompt to a chat model through its template unless asked for raw.
     const templated = body.raw !== true && generator.assets.template !== undefined;
-    return {
-      ids: templated ? chatPrompt(generator, [{ role: "user", content: text }]) : textPrompt(generator, text),
-      param: "prompt",
-    };
+    return templated
+      ? messagesPrompt([{ role: "user", content: text }], "prompt")(generator)
+      : textOnlyPrompt(text)(generator);
   };
   const params = { ...generationParams(body), maxTokens: body.max_tokens ?? 256 };
   return serveGeneration(
