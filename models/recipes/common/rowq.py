@@ -41,13 +41,15 @@ def quantize_rows(x):
 class RowQuantLinear(nn.Module):
     """nn.Linear replaced by the layout's arithmetic (weight [out, in] with one scale per output row)."""
 
-    def __init__(self, linear):
+    def __init__(self, linear=None, weight=None, bias=None):
         super().__init__()
-        q, scale = int8.quantize_array(linear.weight.detach().cpu().numpy(), axis=0)
+        if linear is not None:
+            weight, bias = linear.weight, linear.bias
+        q, scale = int8.quantize_array(weight.detach().cpu().numpy(), axis=0)
         self.register_buffer("q_t", torch.from_numpy(q.astype(np.float64).T.copy()))  # [in, out]
         self.register_buffer("w_scale", torch.from_numpy(scale))
-        self.bias = None if linear.bias is None else nn.Parameter(linear.bias.detach().clone(), requires_grad=False)
-        self.in_features, self.out_features = linear.in_features, linear.out_features
+        self.bias = None if bias is None else nn.Parameter(bias.detach().clone(), requires_grad=False)
+        self.out_features, self.in_features = weight.shape
 
     def forward(self, x):
         q, s = quantize_rows(x)
@@ -86,17 +88,16 @@ def fake_quantize_rows_(module, min_elements=MIN_ELEMENTS, skip=()):
     return done
 
 
-def row_quant_matmul(x, weight_out_in):
-    """F.linear(x, W) for a weight used outside an nn.Linear (a tied output projection): same arithmetic."""
-    q, scale = int8.quantize_array(weight_out_in.detach().cpu().numpy(), axis=0)
-    qt = torch.from_numpy(q.astype(np.float64).T.copy())
-    xq, s = quantize_rows(x)
-    return ((torch.matmul(xq, qt).float() * torch.from_numpy(scale)) * s).to(x.dtype)
+def tied_projection(weight_out_in):
+    """F.linear(x, W) for a float weight used outside an nn.Linear (a tied output projection), as the layout
+    computes it. Pass the float weight, not an embedding already replaced by its int8 round trip."""
+    return RowQuantLinear(weight=weight_out_in)
 
 
-def check_against_onnx(weights, path):
+def check_against_onnx(weights, path, subset=False):
     """Checks that the int8 weights and scales of a quantized ONNX file are exactly those of `weights` (torch
-    [out, in] tensors quantized with int8.quantize_array on axis 0). Returns the number of int8 tensors."""
+    [out, in] tensors quantized with int8.quantize_array on axis 0): all of them, or with `subset` each int8
+    tensor of the file is one of them. Returns the number of int8 tensors in the file."""
     import hashlib
 
     import onnx
@@ -105,16 +106,19 @@ def check_against_onnx(weights, path):
     def digest(a):
         return hashlib.sha256(np.ascontiguousarray(a).tobytes()).hexdigest()
 
-    want_q, want_s = set(), set()
+    want_q, want_s, scale_of = set(), set(), {}
     for w in weights:
         q, scale = int8.quantize_array(w.detach().cpu().numpy(), axis=0)
         want_q.add(digest(q))
         want_s.add(digest(scale))
+        scale_of[digest(q)] = digest(scale)
     got_q, got_s = set(), set()
+    count = [0]
 
     def visit(graph):
         for t in graph.initializer:
             if t.data_type == onnx.TensorProto.INT8 and len(t.dims) == 2:
+                count[0] += 1
                 a = numpy_helper.to_array(t)
                 # Gather tables are stored [out, in]; MatMul matrices [in, out]
                 got_q.add(digest(a) if digest(a) in want_q else digest(a.T))
@@ -127,10 +131,12 @@ def check_against_onnx(weights, path):
                     visit(attr.g)
 
     visit(onnx.load(path).graph)
-    assert got_q == want_q, "int8 weights differ: %d in the file, %d from torch, %d shared" % (
+    ok = got_q <= want_q if subset else got_q == want_q
+    assert ok, "int8 weights differ: %d in the file, %d from torch, %d shared" % (
         len(got_q), len(want_q), len(got_q & want_q))
-    assert want_s <= got_s, "channel scales differ: %d of %d found" % (len(want_s & got_s), len(want_s))
-    return len(got_q)
+    scales = {scale_of[d] for d in got_q}
+    assert scales <= got_s, "channel scales differ: %d of %d found" % (len(scales & got_s), len(scales))
+    return count[0]
 
 
 def _self_test():
