@@ -37,6 +37,16 @@ interface Golden {
   cases: Case[];
 }
 const golden = await readRecipeJson<Golden>("shop-assistant", "golden.json");
+/**
+ * int8 activations are quantized per row at run time (round half to even of x / s): a value that lands within
+ * float rounding of a .5 step can round one way in WASM and the other in PyTorch, one quantum, which moves the
+ * logits by a few hundredths (0.04 measured on one case, 0 on the others). The bounds still tell the layout from
+ * fp32, which is 0.17-0.30 (max) and 0.03-0.14 (root mean square) away from it on these cases.
+ */
+const LOGIT_TOLERANCE: Record<Dtype, { max: number; rms: number }> = {
+  fp32: { max: 2e-3, rms: 2e-3 },
+  int8: { max: 0.1, rms: 0.01 },
+};
 const eosIds = [golden.eos_token_id].flat();
 
 describe("decoder engine against the recipe's PyTorch goldens", () => {
@@ -70,10 +80,16 @@ describe("decoder engine against the recipe's PyTorch goldens", () => {
               const logits = run.lastLogits[0] ?? new Float32Array();
               const expected = c[dtype].first_step_logits;
               let worst = 0;
+              let squares = 0;
               expected.forEach((value, i) => {
-                worst = Math.max(worst, Math.abs((logits[i] ?? 0) - value));
+                const diff = Math.abs((logits[i] ?? 0) - value);
+                worst = Math.max(worst, diff);
+                squares += diff * diff;
               });
-              assert.ok(worst < 2e-3, `${c.name}: first-step logits differ by ${worst}`);
+              const rms = Math.sqrt(squares / expected.length);
+              const bound = LOGIT_TOLERANCE[dtype];
+              assert.ok(worst < bound.max, `${c.name}: first-step logits differ by ${worst}`);
+              assert.ok(rms < bound.rms, `${c.name}: first-step logits differ by ${rms} (root mean square)`);
             }
             while (!run.done) await run.step();
             const expected = noCache ? c[dtype].greedy_ids_no_cache : c[dtype].greedy_ids;

@@ -40,6 +40,14 @@ const kbQueries = await readJsonl<{ query: string; topic: string; lang: "en" | "
 );
 const kbMetrics = JSON.parse(await readFile(join(KB_DIR, "shop-faq.metrics.json"), "utf8")) as KbMetrics;
 
+/**
+ * int8 quantizes activations per row at run time: a value within float rounding of a .5 step can round one way in
+ * WASM and the other in PyTorch (one quantum). Measured: one input of ten off by 2.4e-4 in its top score, the others
+ * within 3.4e-5; fp32 scores are 1.5e-4 to 1.2e-3 (5.5e-4 on average) away from the int8 ones, so the mean bound
+ * below still tells the two apart.
+ */
+const TOP_SCORE_TOLERANCE: Record<Dtype, number> = { fp32: 1e-4, int8: 5e-4 };
+
 function softmax(row: number[]): number[] {
   const max = Math.max(...row);
   const exps = row.map((v) => Math.exp(v - max));
@@ -71,10 +79,13 @@ describe("intent-bert through the worker: classification, embeddings, knowledge 
       const classified = (await (await worker.post("/v1/classify", { model, input: texts })).json()) as {
         data: { labels: { label: string; score: number }[] }[];
       };
+      let scoreErrors = 0;
       classified.data.forEach((item, index) => {
         const expected = softmax(golden[dtype].logits[index] ?? []);
         const best = Math.max(...expected);
-        assert.ok(Math.abs((item.labels[0]?.score ?? 0) - best) < 1e-4, `input ${index}: top score`);
+        const scoreError = Math.abs((item.labels[0]?.score ?? 0) - best);
+        scoreErrors += scoreError;
+        assert.ok(scoreError < TOP_SCORE_TOLERANCE[dtype], `input ${index}: top score off by ${scoreError}`);
         const expectedOrder = expected
           .map((score, id) => ({ score, label: id2label[String(id)] }))
           .sort((a, b) => b.score - a.score)
@@ -91,6 +102,8 @@ describe("intent-bert through the worker: classification, embeddings, knowledge 
           "labels come best first",
         );
       });
+      const meanError = scoreErrors / classified.data.length;
+      assert.ok(meanError < 1e-4, `top scores off by ${meanError} on average`);
     });
 
     test(`${dtype}: held-out intent accuracy through /v1/classify reproduces the model card`, async () => {

@@ -37,6 +37,17 @@ const heldout = await readJsonl<Heldout>(recipeFile("phrase-translator", "heldou
 const plain = (source: string) => source.replace(/^>>\w+<<\s*/, "");
 const withStart = (ids: number[]) => [golden.special_tokens.decoder_start, ...ids];
 
+/**
+ * Beam scores (mean log-probability) against the goldens. int8 quantizes activations per row at run time: a value
+ * within float rounding of a .5 step can round one way in WASM and the other in PyTorch (one quantum), which moves
+ * a hypothesis' score by up to a few 1e-3, as far as fp32 is from int8 (1e-4 to 1.5e-2 on these cases). So int8
+ * scores may be off by `max`, but at least `close` of them must agree to 1e-4.
+ */
+const BEAM_SCORE: Record<Dtype, { max: number; close: number }> = {
+  fp32: { max: 1e-3, close: 0 },
+  int8: { max: 1e-2, close: 0.75 },
+};
+
 describe("seq2seq engine against the recipe's PyTorch goldens", () => {
   let registry: ModelRegistry;
   before(async () => {
@@ -46,6 +57,8 @@ describe("seq2seq engine against the recipe's PyTorch goldens", () => {
   for (const dtype of ["fp32", "int8"] as Dtype[]) {
     test(`${dtype}: greedy and beam-4 ids equal the goldens`, async () => {
       const lease = await openTranslator(registry, await registry.manifest("phrase-translator"), dtype);
+      let scores = 0;
+      let close = 0;
       try {
         for (const c of golden.cases) {
           const greedyOptions = seq2seqOptions(lease.value, {
@@ -64,10 +77,14 @@ describe("seq2seq engine against the recipe's PyTorch goldens", () => {
             `beams of ${c.source}`,
           );
           beams.forEach((h, i) => {
-            assert.ok(Math.abs(h.score - (c[dtype].beam[i]?.score ?? 0)) < 1e-3, `score ${h.score}`);
+            const off = Math.abs(h.score - (c[dtype].beam[i]?.score ?? 0));
+            assert.ok(off < BEAM_SCORE[dtype].max, `score ${h.score}`);
+            scores++;
+            if (off < 1e-4) close++;
             if (i > 0) assert.ok(h.score <= (beams[i - 1]?.score ?? 0), "hypotheses come in score order");
           });
         }
+        assert.ok(close >= BEAM_SCORE[dtype].close * scores, `${close} of ${scores} beam scores within 1e-4`);
       } finally {
         lease.release();
       }

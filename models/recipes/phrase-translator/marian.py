@@ -147,5 +147,7 @@ class Marian(nn.Module):
             x, skv, ckv = layer(x, self_mask, enc, enc_mask, past=None if p is None else (p[0], p[1]),
                                 cross_kv=None if p is None else (p[2], p[3]))
             presents.append((skv[0], skv[1], ckv[0], ckv[1]))
-        logits = F.linear(x, self.shared.weight) + self.final_logits_bias
+        # the tied output projection; a submodule `tied_output` replaces it (common/rowq.py's int8 arithmetic)
+        tied = getattr(self, "tied_output", None)
+        logits = (F.linear(x, self.shared.weight) if tied is None else tied(x)) + self.final_logits_bias
         return logits, presents

@@ -1,16 +1,10 @@
-"""int8 variants (<name>_quantized.onnx) of the four ONNX files with the shared scheme in common/int8.py.
+"""int8 variants (<name>_quantized.onnx) of the four ONNX files: `npm run models:quantize` (per-row int8
+activations, int8 weights per output channel; golden.py computes the same in PyTorch with common/rowq.py).
 Usage: quantize.py MODEL_DIR"""
 import os
+import subprocess
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "common"))
-import int8  # noqa: E402
-
-onnx_dir = os.path.join(sys.argv[1], "onnx")
-for name in ("encoder_model", "decoder_model", "decoder_with_past_model", "decoder_model_merged"):
-    src = os.path.join(onnx_dir, name + ".onnx")
-    dst = os.path.join(onnx_dir, name + "_quantized.onnx")
-    q = int8.quantize_onnx(src, dst)
-    print("%s: %d weights int8, %.2f MB -> %.2f MB" % (name, len(q), os.path.getsize(src) / 1e6,
-                                                       os.path.getsize(dst) / 1e6))
+ROOT = os.path.abspath(os.path.join(HERE, "..", "..", ".."))
+subprocess.run(["npm", "run", "--silent", "models:quantize", "--", os.path.abspath(sys.argv[1])], check=True, cwd=ROOT)

@@ -78,9 +78,11 @@ attention, SwiGLU MLP, untied input/output embeddings.
   past_sequence_length, {cfg['head_dim']}] float32 for i = 0..{cfg['num_hidden_layers'] - 1}; outputs `logits`
   [batch_size, sequence_length, {cfg['vocab_size']}], `present.{{i}}.key` / `.value`. An empty past (length 0) works on
   the first step. Attention is causal and honours `attention_mask` (left padding). Opset 14, single file.
-- int8: weight-only, symmetric, per-output-channel int8 for every MatMul weight and the embedding
-  (8-bit `MatMulNBits` for the MatMuls, gather-then-scale for the embedding; project scheme
-  `models/recipes/common/int8.py`); norms stay float32.
+- int8 (`npm run models:quantize`): symmetric int8 weights with one scale per output channel for every MatMul
+  weight and the embedding (gathered as int8, then only the gathered rows are scaled); activations quantized per
+  row at run time (scale = max|x| / 127, zero point 128) into one `MatMulIntegerToFloat` (com.microsoft) per
+  projection, then a Mul by the row scale, so a row's output does not depend on its batch or on how the prompt is
+  fed. Norms, attention and activations stay float32. PyTorch mirror for the goldens: `models/recipes/common/rowq.py`.
 - `tokenizer.json`: byte-level BPE trained by the recipe (no normalizer; pre-tokenizer `Sequence` of a `Split`
   that isolates every CJK ideograph (U+3400-4DBF, U+4E00-9FFF, U+F900-FAFF; behavior `Isolated`) and `ByteLevel`;
   ByteLevel decoder). So BPE merges never join two Chinese characters (a Chinese character is one token or a

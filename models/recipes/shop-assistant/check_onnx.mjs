@@ -12,7 +12,9 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const modelDir = process.env.SA_MODEL_DIR ?? path.join(here, '../../shop-assistant');
 const cfg = JSON.parse(fs.readFileSync(path.join(modelDir, 'config.json'), 'utf8'));
 const golden = JSON.parse(fs.readFileSync(process.env.SA_GOLDEN ?? path.join(here, 'golden.json'), 'utf8'));
-const TOL = { fp32: 1e-3, int8: 2e-3 };
+// int8 quantizes activations per row at run time: a value within float rounding of a .5 step may round the other
+// way in WASM than in PyTorch (one quantum), a few hundredths on the logits (see test/chat.test.ts)
+const TOL = { fp32: 1e-3, int8: 0.1 };
 const opt = { eos: golden.eos_token_id, pad: golden.pad_token_id, maxNew: golden.max_new_tokens };
 const eq = (a, b) => JSON.stringify(a) === JSON.stringify(b);
 let failures = 0;

@@ -37,11 +37,11 @@ def load_config():
 def load_model(dtype="fp32"):
     import torch
     from modeling import LlamaForCausalLM
-    import int8
+    import rowq
     cfg = load_config()
     m = LlamaForCausalLM(cfg)
     m.load_state_dict(torch.load(os.environ.get("CKPT", os.path.join(TMP, "model.pt"))))
     m.eval()
-    if dtype == "int8":
-        int8.fake_quantize_(m)
+    if dtype == "int8":  # what `npm run models:quantize` writes: per-row int8 activations, int8 weights
+        rowq.fake_quantize_rows_(m)
     return m
