@@ -37,6 +37,7 @@ export function inferTask(config: Record<string, unknown> | undefined): Task {
   const architectures = Array.isArray(config?.architectures) ? config.architectures.map(String) : [];
   const modelType = typeof config?.model_type === "string" ? config.model_type : "";
   if (architectures.some((name) => name.endsWith("ForCausalLM"))) return "text-generation";
+  if (modelType === "vision-encoder-decoder") return "image-to-text";
   if (architectures.some((name) => /MTModel$|ForConditionalGeneration$/.test(name))) return "translation";
   if (architectures.some((name) => name.endsWith("ForSequenceClassification"))) return "text-classification";
   if (

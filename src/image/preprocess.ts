@@ -86,13 +86,3 @@ export function pixelValues(image: Pixels, processor: ImageProcessor): Float32Ar
   }
   return out;
 }
-
-/** A batch of images as one [batch, 3, height, width] buffer. */
-export function pixelBatch(images: Pixels[], processor: ImageProcessor): Float32Array {
-  const size = 3 * processor.height * processor.width;
-  const out = new Float32Array(images.length * size);
-  images.forEach((image, i) => {
-    out.set(pixelValues(image, processor), i * size);
-  });
-  return out;
-}

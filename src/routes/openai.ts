@@ -11,6 +11,7 @@ import {
   textPrompt,
   type Usage,
 } from "../tasks/text-generation.js";
+import { chatCaption } from "./caption.js";
 import { serveGeneration } from "./generation.js";
 import { chatMessage, generationParams, openAiFields, toChatMessages, usageBody } from "./schemas.js";
 
@@ -90,6 +91,8 @@ const completionFormat: Format = {
 export const openai = new Hono<AppEnv>()
   .post("/v1/chat/completions", async (c) => {
     const body = await readJson(c, chatRequest);
+    const { manifest, dtype } = await findModel(c.get("registry"), body.model);
+    if (manifest.task === "image-to-text") return chatCaption(c, manifest, dtype, body);
     const messages = toChatMessages(body.messages);
     return serve(c, chatFormat, body, (generator) => ({
       ids: chatPrompt(generator, messages),

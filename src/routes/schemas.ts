@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { invalidParam } from "../errors.js";
 import type { GenerationParams, Usage } from "../tasks/text-generation.js";
 
 /**
@@ -87,19 +88,35 @@ export function generationParams(body: SamplingRequest): GenerationParams {
 }
 
 const textPart = z.object({ type: z.literal("text"), text: z.string() });
+/** OpenAI's image part; only image-to-text models read it (routes/caption.ts). */
+const imagePart = z.object({
+  type: z.literal("image_url"),
+  image_url: z.object({ url: z.string().min(1), detail: z.enum(["auto", "low", "high"]).optional() }),
+});
 
 export const chatMessage = z.object({
   role: z.enum(["system", "developer", "user", "assistant"]),
-  content: z.union([z.string(), z.array(textPart).min(1)]),
+  content: z.union([z.string(), z.array(z.discriminatedUnion("type", [textPart, imagePart])).min(1)]),
   name: z.string().max(64).nullish(),
 });
 
 /** OpenAI's content may be parts; `developer` is OpenAI's newer name for `system`. */
 export function toChatMessages(messages: z.infer<typeof chatMessage>[]) {
-  return messages.map((message) => ({
+  return messages.map((message, index) => ({
     role: message.role === "developer" ? "system" : message.role,
     content:
-      typeof message.content === "string" ? message.content : message.content.map((p) => p.text).join(""),
+      typeof message.content === "string"
+        ? message.content
+        : message.content
+            .map((part, at) => {
+              if (part.type === "text") return part.text;
+              throw invalidParam(
+                `messages[${index}].content[${at}]`,
+                "This model reads text only; image parts need an image-to-text model.",
+                "unsupported_content",
+              );
+            })
+            .join(""),
   }));
 }
 

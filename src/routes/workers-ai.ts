@@ -9,6 +9,7 @@ import { classify, embed, encodeInputs, openEncoder } from "../tasks/encoder.js"
 import { parseModelRef } from "../tasks/model-files.js";
 import { chatPrompt, type Prompt, type TextGenerator, textPrompt } from "../tasks/text-generation.js";
 import { openTranslator, translate } from "../tasks/translation.js";
+import { workersAiCaption } from "./caption.js";
 import { serveGeneration } from "./generation.js";
 import {
   chatMessage,
@@ -52,6 +53,7 @@ type Handler = (c: Context<AppEnv>, manifest: Manifest, dtype: string | undefine
 
 const handlers: Record<string, Handler> = {
   "text-generation": textGeneration,
+  "image-to-text": workersAiCaption,
   translation: async (c, manifest, dtype) => {
     const body = await readJson(c, translationRequest);
     return withLease(

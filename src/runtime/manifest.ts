@@ -16,6 +16,7 @@ export const TASKS = [
   "translation",
   "feature-extraction",
   "text-classification",
+  "image-to-text",
   "tensor",
 ] as const;
 export type Task = (typeof TASKS)[number];
