@@ -23,7 +23,8 @@ import {
  *
  * The encoder side of the cache is computed on the first step and then kept: the pair's
  * with-past decoder does not return it, and Optimum's merged decoder returns constant empty
- * tensors for it on the cache branch.
+ * tensors for it on the cache branch. GPT-2 decoders of vision encoder-decoders cache only their
+ * own keys and values (`past_key_values.{i}.key`) and read the encoder states at every step.
  */
 export interface Seq2SeqModel {
   encoder: ModelSession;
@@ -38,6 +39,8 @@ export interface Seq2SeqLayout {
   heads: number;
   headDim: number;
   cacheType: CacheType;
+  /** The cache has an encoder side (`past_key_values.{i}.encoder.key`), not only the decoder's own. */
+  crossCache: boolean;
 }
 
 const layouts = new WeakMap<ModelSession, Seq2SeqLayout>();
@@ -62,9 +65,13 @@ function seq2seqLayout(
 ): Seq2SeqLayout {
   const withPast = decoderWithPast ?? decoder;
   const names = [...decoder.inputs, ...decoder.outputs, ...withPast.inputs].map((v) => v.name);
+  const crossCache = names.some((name) => name.includes(".0.decoder.key"));
+  const pastKey = (layer: number) =>
+    crossCache ? `past_key_values.${layer}.decoder.key` : `past_key_values.${layer}.key`;
   let layers = 0;
-  while (names.some((name) => name.includes(`.${layers}.decoder.key`))) layers++;
-  const first = withPast.input("past_key_values.0.decoder.key");
+  while (names.some((name) => name.includes(crossCache ? `.${layers}.decoder.key` : pastKey(layers))))
+    layers++;
+  const first = withPast.input(pastKey(0));
   const fixed = (axis: number) => (typeof first?.shape[axis] === "number" ? first.shape[axis] : undefined);
   const heads = fixed(1) ?? config.heads;
   const headDim = fixed(3) ?? config.headDim;
@@ -75,7 +82,7 @@ function seq2seqLayout(
       "bad_model",
     );
   }
-  return { layers, heads: heads ?? 0, headDim: headDim ?? 0, cacheType: cacheType(first?.type) };
+  return { layers, heads: heads ?? 0, headDim: headDim ?? 0, cacheType: cacheType(first?.type), crossCache };
 }
 
 export interface Seq2SeqOptions {
@@ -277,7 +284,7 @@ async function decoderStep(
   if (session.hasInput("use_cache_branch")) {
     feeds.use_cache_branch = new ort.Tensor("bool", new Uint8Array([step > 0 ? 1 : 0]), [1]);
   }
-  const names = cacheNames(layout.layers);
+  const names = cacheNames(layout);
   for (const { past } of names) {
     if (!session.hasInput(past)) continue;
     feeds[past] = cache?.[past] ?? emptyCache(ort, layout.cacheType, rows, layout.heads, layout.headDim);
@@ -292,9 +299,19 @@ async function decoderStep(
 }
 
 /** Input and output names of every cache tensor, with the side of the cache it holds. */
-function cacheNames(layers: number) {
+function cacheNames({ layers, crossCache }: Seq2SeqLayout) {
   const names: { past: string; present: string; side: "decoder" | "encoder" }[] = [];
   for (let layer = 0; layer < layers; layer++) {
+    if (!crossCache) {
+      for (const kind of ["key", "value"]) {
+        names.push({
+          past: `past_key_values.${layer}.${kind}`,
+          present: `present.${layer}.${kind}`,
+          side: "decoder",
+        });
+      }
+      continue;
+    }
     for (const side of ["decoder", "encoder"] as const) {
       for (const kind of ["key", "value"]) {
         names.push({
