@@ -1,7 +1,9 @@
-"""Exports the trained VisionEncoderDecoderModel in Optimum's layout: onnx/encoder_model.onnx
-(pixel_values -> last_hidden_state) and onnx/decoder_model_merged.onnx, an If on use_cache_branch over the
-first-step decoder and the with-past decoder. As in Optimum's merge, the cache branch returns constant empty
-tensors for present.*.encoder.*: the cross-attention cache is the one from the first step.
+"""Exports the trained VisionEncoderDecoderModel in Optimum's layout for a GPT-2 decoder (as in the vit-gpt2
+captioners transformers.js runs): onnx/encoder_model.onnx (pixel_values -> last_hidden_state) and
+onnx/decoder_model_merged.onnx, an If on use_cache_branch over the first-step decoder and the with-past
+decoder. The cache is GPT-2's own, past_key_values.{i}.key|value for self-attention; cross-attention keys
+and values are computed from encoder_hidden_states at every step, which is what transformers.js expects
+of a GPT-2 decoder (it names no encoder-side cache for it).
 Writes config.json, generation_config.json and preprocessor_config.json beside them.
 Usage: export.py HF_DIR MODEL_DIR"""
 import json
@@ -13,7 +15,7 @@ import onnx
 import torch
 from onnx import TensorProto, helper, numpy_helper
 from transformers import VisionEncoderDecoderModel
-from transformers.cache_utils import EncoderDecoderCache
+from transformers.cache_utils import DynamicCache, EncoderDecoderCache
 
 OPSET = 14
 MAX_NEW_TOKENS = 40
@@ -29,10 +31,10 @@ class Encoder(torch.nn.Module):
 
 
 def flatten(cache):
+    """Self-attention keys and values of every layer."""
     out = []
-    for i in range(len(cache)):
-        sa, ca = cache.self_attention_cache.layers[i], cache.cross_attention_cache.layers[i]
-        out += [sa.keys, sa.values, ca.keys, ca.values]
+    for layer in cache.self_attention_cache.layers:
+        out += [layer.keys, layer.values]
     return out
 
 
@@ -52,18 +54,18 @@ class DecoderWithPast(torch.nn.Module):
         self.m = m
 
     def forward(self, input_ids, encoder_hidden_states, *past):
-        cache = EncoderDecoderCache(tuple(tuple(past[4 * i:4 * i + 4]) for i in range(len(past) // 4)))
+        # an empty cross-attention cache: GPT-2 then projects encoder_hidden_states afresh
+        cache = EncoderDecoderCache(DynamicCache([tuple(past[2 * i:2 * i + 2]) for i in range(len(past) // 2)]),
+                                    DynamicCache())
         out = self.m.decoder(input_ids=input_ids, encoder_hidden_states=encoder_hidden_states,
                              past_key_values=cache, use_cache=True)
-        flat = flatten(out.past_key_values)
-        return (out.logits, *[t for i, t in enumerate(flat) if i % 4 < 2])
+        return (out.logits, *flatten(out.past_key_values))
 
 
-def names(layers, prefix, sides=("decoder", "encoder")):
+def names(layers, prefix):
     out = []
     for i in range(layers):
-        for side in sides:
-            out += ["%s.%d.%s.key" % (prefix, i, side), "%s.%d.%s.value" % (prefix, i, side)]
+        out += ["%s.%d.key" % (prefix, i), "%s.%d.value" % (prefix, i)]
     return out
 
 
@@ -84,7 +86,7 @@ def export(m, onnx_dir, tmp_dir):
            "encoder_hidden_states": {0: "batch_size", 1: "encoder_sequence_length"},
            "logits": {0: "batch_size", 1: "decoder_sequence_length"}}
     for n in present:
-        dyn[n] = {0: "batch_size", 2: "decoder_sequence_length" if ".decoder." in n else "encoder_sequence_length"}
+        dyn[n] = {0: "batch_size", 2: "decoder_sequence_length"}
     first = os.path.join(tmp_dir, "decoder_model.onnx")
     torch.onnx.export(Decoder(m), (ids, enc), first, dynamo=False,
                       input_names=["input_ids", "encoder_hidden_states"], output_names=["logits"] + present,
@@ -92,15 +94,14 @@ def export(m, onnx_dir, tmp_dir):
     with torch.no_grad():
         past = Decoder(m)(torch.randint(4, 100, (2, 4)), enc)[1:]
     past_in = names(L, "past_key_values")
-    present_dec = names(L, "present", ("decoder",))
+    present_dec = names(L, "present")
     dyn = {"input_ids": {0: "batch_size", 1: "decoder_sequence_length"},
            "encoder_hidden_states": {0: "batch_size", 1: "encoder_sequence_length"},
            "logits": {0: "batch_size", 1: "decoder_sequence_length"}}
     for n in past_in:
-        dyn[n] = {0: "batch_size", 2: "past_decoder_sequence_length" if ".decoder." in n
-                  else "encoder_sequence_length_out"}
+        dyn[n] = {0: "batch_size", 2: "past_sequence_length"}
     for n in present_dec:
-        dyn[n] = {0: "batch_size", 2: "past_decoder_sequence_length + 1"}
+        dyn[n] = {0: "batch_size", 2: "past_sequence_length + 1"}
     with_past = os.path.join(tmp_dir, "decoder_with_past_model.onnx")
     torch.onnx.export(DecoderWithPast(m), (ids[:, :1], enc, *past), with_past, dynamo=False,
                       input_names=["input_ids", "encoder_hidden_states"] + past_in, output_names=["logits"] + present_dec,
@@ -124,11 +125,11 @@ def merge(first_path, past_path, out_path, L, H, hd, vocab):
     renamed = {t.name[: -len("_with_past")]: t.name for t in b.graph.initializer if t.name.endswith("_with_past")}
     outer = {i.name for i in a.graph.input} | {i.name for i in b.graph.input} | set(inits)
 
-    def branch(g, prefix, extra_nodes, renames):
+    def branch(g, prefix, renames):
         produced = {o for n in g.node for o in n.output if o}
         ren = {n: prefix + n for n in produced if n not in outer}
         ren.update(renames)
-        nodes = list(g.node) + extra_nodes
+        nodes = list(g.node)
         for n in nodes:
             n.input[:] = [ren.get(x, x) for x in n.input]
             n.output[:] = [ren.get(x, x) for x in n.output]
@@ -137,12 +138,8 @@ def merge(first_path, past_path, out_path, L, H, hd, vocab):
                 for o in ["logits"] + names(L, "present")]
         return helper.make_graph(nodes, prefix.strip("/"), [], outs)
 
-    empty = []
-    for n in names(L, "present", ("encoder",)):
-        empty.append(helper.make_node("Constant", [], [n], name="empty_" + n,
-                                      value=helper.make_tensor(n + "_empty", TensorProto.FLOAT, [0, H, 1, hd], [])))
-    then_g = branch(b.graph, "with_past/", empty, renamed)
-    else_g = branch(a.graph, "without_past/", [], {})
+    then_g = branch(b.graph, "with_past/", renamed)
+    else_g = branch(a.graph, "without_past/", {})
     out_names = ["logits"] + names(L, "present")
     # branch outputs are listed in the same order as the If's outputs
     then_g.output.sort(key=lambda o: out_names.index(o.name[len("with_past/"):] if o.name.startswith("with_past/")
@@ -155,15 +152,13 @@ def merge(first_path, past_path, out_path, L, H, hd, vocab):
               helper.make_tensor_value_info("encoder_hidden_states", TensorProto.FLOAT,
                                             ["batch_size", "encoder_sequence_length", H * hd])]
     for n in names(L, "past_key_values"):
-        seq = "past_decoder_sequence_length" if ".decoder." in n else "encoder_sequence_length_out"
-        inputs.append(helper.make_tensor_value_info(n, TensorProto.FLOAT, ["batch_size", H, seq, hd]))
+        inputs.append(helper.make_tensor_value_info(n, TensorProto.FLOAT, ["batch_size", H, "past_sequence_length", hd]))
     inputs.append(helper.make_tensor_value_info("use_cache_branch", TensorProto.BOOL, [1]))
     outputs = [helper.make_tensor_value_info("logits", TensorProto.FLOAT,
                                              ["batch_size", "decoder_sequence_length", vocab])]
     for n in names(L, "present"):
-        seq = ("past_decoder_sequence_length + decoder_sequence_length" if ".decoder." in n
-               else "encoder_sequence_length_out")
-        outputs.append(helper.make_tensor_value_info(n, TensorProto.FLOAT, ["batch_size", H, seq, hd]))
+        outputs.append(helper.make_tensor_value_info(n, TensorProto.FLOAT,
+                                                     ["batch_size", H, "past_sequence_length + sequence_length", hd]))
     graph = helper.make_graph([if_node], "decoder_model_merged", inputs, outputs, initializer=list(inits.values()))
     model = helper.make_model(graph, opset_imports=list(a.opset_import), producer_name="captioner-recipe")
     model.ir_version = a.ir_version

@@ -96,6 +96,10 @@ def main():
     tok = PreTrainedTokenizerFast.from_pretrained(model_dir)
     heldout = [json.loads(line) for line in open(os.path.join(recipe_dir, "heldout.jsonl"))]
     cases = fixtures(heldout, os.path.join(recipe_dir, "fixtures"), processor)
+    # the whole held-out split as PNG, for the engine's and the API's metrics (eval_onnx.ts, test/metrics)
+    os.makedirs(os.path.join(recipe_dir, "heldout"), exist_ok=True)
+    for i, spec in enumerate(heldout):
+        scenes.render(spec).save(os.path.join(recipe_dir, "heldout", "%03d.png" % i))
     names = []
     for i, spec in enumerate(heldout[:N_CAPTIONS]):
         names.append("heldout-%d.png" % i)
