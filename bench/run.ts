@@ -1,5 +1,6 @@
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
+import { benchCaptioning } from "./captioning.js";
 import { benchEmbeddings } from "./embeddings.js";
 import { benchFoundation } from "./foundation.js";
 import { benchGeneration } from "./generation.js";
@@ -15,6 +16,7 @@ const sections: Record<string, (models?: string[]) => Promise<string>> = {
   generation: benchGeneration,
   translation: benchTranslation,
   embeddings: benchEmbeddings,
+  captioning: benchCaptioning,
 };
 
 const { values } = parseArgs({ options: { only: { type: "string" }, models: { type: "string" } } });
