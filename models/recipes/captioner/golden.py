@@ -79,11 +79,12 @@ def captions(m, tok, processor, images, num_beams):
         ids = torch.tensor([start] * len(images))
         with torch.no_grad():
             gen = m.generate(pixel_values=pv, decoder_input_ids=ids, num_beams=num_beams, max_new_tokens=40,
-                             do_sample=False, early_stopping=True, length_penalty=1.0)
+                             do_sample=False)
         for row in gen.tolist():
             new = row[len(start):]
-            while new and new[-1] == m.config.pad_token_id:
-                new.pop()
+            # a batch's shorter outputs are filled up after their end token: keep up to the first one
+            eos = m.config.eos_token_id
+            new = new[: new.index(eos) + 1] if eos in new else new
             # the text as the API returns it: the prompt and its continuation
             text = tok.decode(start[1:] + new, skip_special_tokens=True).strip()
             out.append({"prompt": prompt, "ids": new, "text": text})

@@ -4,7 +4,10 @@ prompt, English after an English prompt ("a photo of ..."), or Chinese after a C
 prompt both conditions the caption and chooses its language.
 The run is capped by wall time and the learning rate follows a cosine over the elapsed share of it, so the
 schedule ends at zero however the speed of a shared machine changes during the run.
-Usage: train.py WORK_DIR MODEL_DIR OUT_DIR MINUTES"""
+Phase 2 (INIT_DIR given) continues from a saved model with a re-warmed learning rate and a mix in which
+unprompted English has the largest share: after phase 1 (half the examples Chinese after one of two Chinese
+prompts) a caption asked for without a prompt started with a Chinese prompt.
+Usage: train.py WORK_DIR MODEL_DIR OUT_DIR MINUTES [INIT_DIR]"""
 import json
 import math
 import os
@@ -20,7 +23,7 @@ from transformers import GPT2Config, PreTrainedTokenizerFast, VisionEncoderDecod
 import scenes
 
 BATCH = 32
-LR = 1.5e-3
+LR = {1: 1.5e-3, 2: 1e-3}
 MAX_TOKENS = 40
 
 
@@ -45,33 +48,40 @@ def normalise(pixels):
     return (x - 0.5) / 0.5
 
 
-def example_text(spec, rng):
+# shares of (unprompted English, prompted English); the rest is Chinese after a Chinese prompt
+MIX = {1: (0.35, 0.15), 2: (0.5, 0.2)}
+
+
+def example_text(spec, rng, phase):
+    plain, prompted = MIX[phase]
     r = rng.random()
-    if r < 0.35:
+    if r < plain:
         return scenes.caption_en(spec)
-    if r < 0.5:
+    if r < plain + prompted:
         return rng.choice(scenes.PROMPTS_EN) + " " + scenes.caption_en(spec)
     return rng.choice(scenes.PROMPTS_ZH) + scenes.caption_zh(spec)
 
 
 def main():
     work, model_dir, out_dir, minutes = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4])
-    torch.manual_seed(0)
-    rng = random.Random(0)
+    init = sys.argv[5] if len(sys.argv) > 5 else None
+    phase = 2 if init else 1
+    torch.manual_seed(phase - 1)
+    rng = random.Random(phase - 1)
     tok = PreTrainedTokenizerFast(tokenizer_file=os.path.join(model_dir, "tokenizer.json"))
     pad, bos, eos = tok.convert_tokens_to_ids(["<pad>", "<s>", "</s>"])
     specs = [json.loads(line) for line in open(os.path.join(work, "train.jsonl"))]
     pixels = np.load(os.path.join(work, "train_pixels.npy"), mmap_mode="r")
-    model = build_model(tok.vocab_size, pad, bos, eos)
+    model = VisionEncoderDecoderModel.from_pretrained(init) if init else build_model(tok.vocab_size, pad, bos, eos)
     print("parameters", sum(p.numel() for p in model.parameters()), flush=True)
-    opt = torch.optim.AdamW(model.parameters(), lr=LR, weight_decay=0.01, betas=(0.9, 0.98))
+    opt = torch.optim.AdamW(model.parameters(), lr=LR[phase], weight_decay=0.01, betas=(0.9, 0.98))
     budget = minutes * 60
     start = time.time()
     warmup, step = 50, 0
     model.train()
     while time.time() - start < budget:
         idx = [rng.randrange(len(specs)) for _ in range(BATCH)]
-        ids = [[bos] + tok.encode(example_text(specs[i], rng))[: MAX_TOKENS - 2] + [eos] for i in idx]
+        ids = [[bos] + tok.encode(example_text(specs[i], rng, phase))[: MAX_TOKENS - 2] + [eos] for i in idx]
         width = max(len(x) for x in ids)
         labels = torch.full((BATCH, width), -100, dtype=torch.long)
         dec_in = torch.full((BATCH, width), pad, dtype=torch.long)
@@ -81,7 +91,7 @@ def main():
         mask = (dec_in != pad).long()
         pv = normalise(np.stack([pixels[i] for i in idx]))
         done = min(1.0, (time.time() - start) / budget)
-        lr = LR * min(1.0, (step + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * done))
+        lr = LR[phase] * min(1.0, (step + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * done))
         for g in opt.param_groups:
             g["lr"] = lr
         out = model(pixel_values=pv, decoder_input_ids=dec_in[:, :-1], decoder_attention_mask=mask[:, :-1])
