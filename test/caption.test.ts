@@ -114,6 +114,30 @@ describe("captioning through the worker", () => {
     );
   });
 
+  test("JPEG and WebP decode inside workerd (their wasm imported as modules) as they do in Node", async () => {
+    const registry = await engineWith("captioner");
+    const lease = await openCaptioner(registry, await registry.manifest("captioner"));
+    try {
+      for (const [name, type] of [
+        ["scene.jpg", "image/jpeg"],
+        ["scene.webp", "image/webp"],
+      ] as const) {
+        const bytes = readFileSync(recipeFile("captioner", join("fixtures", name)));
+        const pixels = await imageBatch(lease.value, [bytes], nodeImageCodecs, {
+          maxPixels: DEFAULT_MAX_PIXELS,
+          param: () => name,
+        });
+        const inNode = await caption(lease.value, { pixels });
+        const response = await worker.post("/v1/caption", { images: [dataUrl(bytes, type)] });
+        assert.equal(response.status, 200, await response.clone().text());
+        const body = (await response.json()) as { captions: { text: string }[] };
+        assert.equal(body.captions[0]?.text, inNode.captions[0]?.text, name);
+      }
+    } finally {
+      lease.release();
+    }
+  });
+
   test("chat completions with image_url content parts; the text part is the prompt", async () => {
     const response = await worker.post("/v1/chat/completions", {
       model: "captioner",
