@@ -1,5 +1,6 @@
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
+import { benchCaptioning } from "./captioning.js";
 import { benchEmbeddings } from "./embeddings.js";
 import { benchFoundation } from "./foundation.js";
 import { benchGeneration } from "./generation.js";
@@ -19,6 +20,7 @@ const sections: Record<string, (models?: string[]) => Promise<string>> = {
   embeddings: benchEmbeddings,
   quantize: benchQuantize,
   memory: benchMemory,
+  captioning: benchCaptioning,
 };
 
 const { values } = parseArgs({ options: { only: { type: "string" }, models: { type: "string" } } });

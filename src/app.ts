@@ -3,12 +3,14 @@ import { requestId } from "hono/request-id";
 import { timing } from "hono/timing";
 import { type AppEnv, DEFAULT_BUDGET_MB, DEFAULT_RUN_MEMORY_MB, type Env, positiveNumber } from "./env.js";
 import { limitBody, noBodyOnRead, onError } from "./http.js";
+import type { ImageCodecs } from "./image/decode.js";
 import { accessLog } from "./middleware/access-log.js";
 import { apiKeyAuth } from "./middleware/auth.js";
 import { corsFromEnv } from "./middleware/cors.js";
 import { requestRegistry } from "./middleware/model-scope.js";
 import { routeNotFound } from "./middleware/not-found.js";
 import { rateLimit } from "./middleware/rate-limit.js";
+import { captionRoute } from "./routes/caption.js";
 import { classifyRoute } from "./routes/classify.js";
 import { embeddings } from "./routes/embeddings.js";
 import { health } from "./routes/health.js";
@@ -25,11 +27,11 @@ import type { OrtRuntime } from "./runtime/ort.js";
 import { DEFAULT_MANIFEST_TTL_MS, ModelRegistry } from "./runtime/registry.js";
 
 /**
- * The Hono app: middleware and routes. `startOrt` is how this host starts onnxruntime (workerd's
- * precompiled module in the worker), so the app itself can be imported anywhere, e.g. to list its
- * routes.
+ * The Hono app: middleware and routes. `startOrt` and `imageCodecs` are how this host starts
+ * onnxruntime and decodes images (workerd's precompiled wasm modules in the worker), so the app
+ * itself can be imported anywhere, e.g. to list its routes.
  */
-export function createApp(startOrt: () => Promise<OrtRuntime>): Hono<AppEnv> {
+export function createApp(startOrt: () => Promise<OrtRuntime>, imageCodecs: ImageCodecs): Hono<AppEnv> {
   /**
    * The one piece of global state: this isolate's registry (loaded sessions, manifests, counters).
    * Created on the first request, because bindings arrive with requests and workerd forbids
@@ -59,6 +61,7 @@ export function createApp(startOrt: () => Promise<OrtRuntime>): Hono<AppEnv> {
   app.use("*", corsFromEnv);
   app.use("*", async (c, next) => {
     c.set("registry", requestRegistry(registryFor(c.env), c));
+    c.set("imageCodecs", imageCodecs);
     await next();
   });
   // Registered before the key check and the limiter, so health probes and the API's description
@@ -76,6 +79,7 @@ export function createApp(startOrt: () => Promise<OrtRuntime>): Hono<AppEnv> {
   app.route("/", openai);
   app.route("/", responses);
   app.route("/", translateRoute);
+  app.route("/", captionRoute);
   app.route("/", embeddings);
   app.route("/", classifyRoute);
   app.route("/", kb);

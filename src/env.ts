@@ -1,3 +1,4 @@
+import type { ImageCodecs } from "./image/decode.js";
 import type { ApiKey } from "./middleware/auth.js";
 import type { ModelRegistry } from "./runtime/registry.js";
 
@@ -28,6 +29,8 @@ export interface AppEnv {
   Bindings: Env;
   Variables: {
     registry: ModelRegistry;
+    /** The image decoders' wasm (precompiled in workerd). */
+    imageCodecs: ImageCodecs;
     requestId: string;
     apiKey?: ApiKey;
     /** The model the request resolved, for the access log. */

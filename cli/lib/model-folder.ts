@@ -43,6 +43,7 @@ export function inferTask(config: Record<string, unknown> | undefined): Task {
   const modelType = typeof config?.model_type === "string" ? config.model_type : "";
   // Hugging Face names a causal LM `...ForCausalLM`, or `...LMHeadModel` for the oldest (GPT-2).
   if (architectures.some((name) => /ForCausalLM$|LMHeadModel$/.test(name))) return "text-generation";
+  if (modelType === "vision-encoder-decoder") return "image-to-text";
   if (architectures.some((name) => /MTModel$|ForConditionalGeneration$/.test(name))) return "translation";
   if (architectures.some((name) => name.endsWith("ForSequenceClassification"))) return "text-classification";
   // A bare `...Model` (BertModel, DistilBertModel, XLMRobertaModel, ...) returns hidden states.

@@ -4,6 +4,7 @@ import type { AppEnv } from "../env.js";
 import { readJson } from "../http.js";
 import type { ChoiceDelta, Prompt, TextGenerator, Usage } from "../tasks/text-generation.js";
 import { findModelFor } from "./aliases.js";
+import { chatCaption } from "./caption.js";
 import { messagesPrompt, serveGeneration, textOnlyPrompt } from "./generation.js";
 import { chatMessage, generationParams, openAiFields, toChatMessages, usageBody } from "./schemas.js";
 
@@ -86,6 +87,8 @@ const completionFormat: Format = {
 export const openai = new Hono<AppEnv>()
   .post("/v1/chat/completions", async (c) => {
     const body = await readJson(c, chatRequest);
+    const { manifest, dtype } = await findModelFor(c, body.model);
+    if (manifest.task === "image-to-text") return chatCaption(c, manifest, dtype, body);
     const messages = toChatMessages(body.messages);
     return serve(c, chatFormat, body, messagesPrompt(messages));
   })

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { invalidParam } from "../errors.js";
 import type { GenerationParams, Usage } from "../tasks/text-generation.js";
 
 /**
@@ -104,6 +105,11 @@ export function generationParams(body: SamplingRequest): GenerationParams {
 }
 
 const textPart = z.strictObject({ type: z.literal("text"), text: z.string() });
+/** OpenAI's image part; only image-to-text models read it (routes/caption.ts). */
+const imagePart = z.strictObject({
+  type: z.literal("image_url"),
+  image_url: z.strictObject({ url: z.string().min(1), detail: z.enum(["auto", "low", "high"]).optional() }),
+});
 
 const chatRole = z.enum(["system", "developer", "user", "assistant"], {
   error: (issue) =>
@@ -114,8 +120,8 @@ const chatRole = z.enum(["system", "developer", "user", "assistant"], {
 
 export const chatMessage = z.strictObject({
   role: chatRole,
-  content: z.union([z.string(), z.array(textPart).min(1)], {
-    error: "content must be a string or text parts (images, audio and files are not supported)",
+  content: z.union([z.string(), z.array(z.discriminatedUnion("type", [textPart, imagePart])).min(1)], {
+    error: "content must be a string or text and image_url parts (audio and files are not supported)",
   }),
   name: z.string().max(64).nullish(),
   // A reply's message object (appended to the history as is) carries refusal: null.
@@ -124,10 +130,21 @@ export const chatMessage = z.strictObject({
 
 /** OpenAI's content may be parts; `developer` is OpenAI's newer name for `system`. */
 export function toChatMessages(messages: z.infer<typeof chatMessage>[]) {
-  return messages.map((message) => ({
+  return messages.map((message, index) => ({
     role: message.role === "developer" ? "system" : message.role,
     content:
-      typeof message.content === "string" ? message.content : message.content.map((p) => p.text).join(""),
+      typeof message.content === "string"
+        ? message.content
+        : message.content
+            .map((part, at) => {
+              if (part.type === "text") return part.text;
+              throw invalidParam(
+                `messages[${index}].content[${at}]`,
+                "This model reads text only; image parts need an image-to-text model.",
+                "unsupported_content",
+              );
+            })
+            .join(""),
   }));
 }
 

@@ -8,6 +8,7 @@ import { classify, embed, encodeInputs, openEncoder } from "../tasks/encoder.js"
 import type { TextGenerator, Usage } from "../tasks/text-generation.js";
 import { openTranslator, translate } from "../tasks/translation.js";
 import { findModelFor } from "./aliases.js";
+import { workersAiCaption } from "./caption.js";
 import { messagesPrompt, serveGeneration, textOnlyPrompt } from "./generation.js";
 import { leased } from "./lease.js";
 import {
@@ -54,6 +55,7 @@ type Handler = (c: Context<AppEnv>, manifest: Manifest, dtype: string | undefine
 
 const handlers: Record<string, Handler> = {
   "text-generation": textGeneration,
+  "image-to-text": workersAiCaption,
   translation: async (c, manifest, dtype) => {
     const body = await readJson(c, translationRequest);
     return leased(c, openTranslator(c.get("registry"), manifest, dtype), async (translator) => {

@@ -21,6 +21,7 @@ export const TASKS = [
   "translation",
   "feature-extraction",
   "text-classification",
+  "image-to-text",
   "tensor",
 ] as const;
 export type Task = (typeof TASKS)[number];

@@ -23,7 +23,8 @@ import {
  *
  * The encoder side of the cache is computed on the first step and then kept: the pair's
  * with-past decoder does not return it, and Optimum's merged decoder returns constant empty
- * tensors for it on the cache branch.
+ * tensors for it on the cache branch. GPT-2 decoders of vision encoder-decoders cache only their
+ * own keys and values (`past_key_values.{i}.key`) and read the encoder states at every step.
  */
 export interface Seq2SeqModel {
   encoder: ModelSession;
@@ -38,6 +39,8 @@ export interface Seq2SeqLayout {
   heads: number;
   headDim: number;
   cacheType: CacheType;
+  /** The cache has an encoder side (`past_key_values.{i}.encoder.key`), not only the decoder's own. */
+  crossCache: boolean;
 }
 
 const layouts = new WeakMap<ModelSession, Seq2SeqLayout>();
@@ -62,9 +65,13 @@ function seq2seqLayout(
 ): Seq2SeqLayout {
   const withPast = decoderWithPast ?? decoder;
   const names = [...decoder.inputs, ...decoder.outputs, ...withPast.inputs].map((v) => v.name);
+  const crossCache = names.some((name) => name.includes(".0.decoder.key"));
+  const pastKey = (layer: number) =>
+    crossCache ? `past_key_values.${layer}.decoder.key` : `past_key_values.${layer}.key`;
   let layers = 0;
-  while (names.some((name) => name.includes(`.${layers}.decoder.key`))) layers++;
-  const first = withPast.input("past_key_values.0.decoder.key");
+  while (names.some((name) => name.includes(crossCache ? `.${layers}.decoder.key` : pastKey(layers))))
+    layers++;
+  const first = withPast.input(pastKey(0));
   const fixed = (axis: number) => (typeof first?.shape[axis] === "number" ? first.shape[axis] : undefined);
   const heads = fixed(1) ?? config.heads;
   const headDim = fixed(3) ?? config.headDim;
@@ -75,7 +82,7 @@ function seq2seqLayout(
       "bad_model",
     );
   }
-  return { layers, heads: heads ?? 0, headDim: headDim ?? 0, cacheType: cacheType(first?.type) };
+  return { layers, heads: heads ?? 0, headDim: headDim ?? 0, cacheType: cacheType(first?.type), crossCache };
 }
 
 export interface Seq2SeqOptions {
@@ -88,6 +95,8 @@ export interface Seq2SeqOptions {
   decoderStartId: number;
   eosIds: ReadonlySet<number>;
   padId: number;
+  /** Tokens after the start token that the output continues (a caption prompt); not returned. */
+  prefix?: number[];
   forcedBosId?: number;
   forcedEosId?: number;
   badWordsIds: number[][];
@@ -99,17 +108,29 @@ export async function generateSeq2Seq(
   inputs: number[][],
   options: Seq2SeqOptions,
 ): Promise<Hypothesis[][]> {
-  const { ort } = model.encoder;
-  const batch = inputs.length;
-  const beams = Math.max(1, options.numBeams);
-  const rows = batch * beams;
-
-  const source = paddedBatch(ort, inputs, options.padId);
+  const source = paddedBatch(model.encoder.ort, inputs, options.padId);
   const encoded = (
     await model.encoder.run({ input_ids: source.ids, attention_mask: source.mask }, ["last_hidden_state"])
   ).last_hidden_state as Tensor;
-  const encoderStates = repeatRows(ort, encoded, beams);
-  const encoderMask = repeatRows(ort, source.mask, beams);
+  return decodeSeq2Seq(model, { states: encoded, mask: source.mask }, options);
+}
+
+/**
+ * Generation from encoder states already computed (text or image encoders alike), one row per input.
+ * `mask` is the encoder's attention mask, for decoders that take one (vision decoders do not).
+ */
+export async function decodeSeq2Seq(
+  model: Seq2SeqModel,
+  encoded: { states: Tensor; mask?: Tensor },
+  options: Seq2SeqOptions,
+): Promise<Hypothesis[][]> {
+  const { ort } = model.encoder;
+  const batch = encoded.states.dims[0] ?? 0;
+  const beams = Math.max(1, options.numBeams);
+  const rows = batch * beams;
+  const prefix = options.prefix ?? [];
+  const encoderStates = repeatRows(ort, encoded.states, beams);
+  const encoderMask = encoded.mask && repeatRows(ort, encoded.mask, beams);
 
   const sequences: number[][] = Array.from({ length: rows }, () => []);
   const scores: number[] = Array.from({ length: rows }, (_, row) => (row % beams === 0 ? 0 : -1e9));
@@ -125,8 +146,11 @@ export async function generateSeq2Seq(
 
   for (let step = 0; step < options.maxNewTokens; step++) {
     await model.decoder.yieldTurn();
-    const last = sequences.map((sequence) => sequence[sequence.length - 1] ?? options.decoderStartId);
-    const tokens = step === 0 ? sequences.map(() => options.decoderStartId) : last;
+    // The first step reads the start token and the whole prefix, as Hugging Face's generate() does.
+    const tokens =
+      step === 0
+        ? sequences.map(() => [options.decoderStartId, ...prefix])
+        : sequences.map((sequence) => [sequence[sequence.length - 1] ?? options.padId]);
     const { logits, present } = await decoderStep(model, tokens, encoderStates, encoderMask, cache, step);
 
     const processed = logits.map((row, r) => process(logSoftmax(row), sequences[r] ?? [], step, options));
@@ -219,7 +243,7 @@ function process(
       logprobs[banned] = -Infinity;
   }
   const n = options.noRepeatNgramSize;
-  const context = [options.decoderStartId, ...sequence];
+  const context = [options.decoderStartId, ...(options.prefix ?? []), ...sequence];
   if (n > 0 && context.length >= n) {
     const tail = context.slice(context.length - n + 1);
     for (let start = 0; start + n <= context.length; start++) {
@@ -240,9 +264,9 @@ function forceToken(logprobs: Float32Array, token: number): Float32Array {
 
 async function decoderStep(
   model: Seq2SeqModel,
-  tokens: number[],
+  tokens: number[][],
   encoderStates: Tensor,
-  encoderMask: Tensor,
+  encoderMask: Tensor | undefined,
   cache: Feeds | undefined,
   step: number,
 ): Promise<{ logits: Float32Array[]; present: Feeds }> {
@@ -250,13 +274,17 @@ async function decoderStep(
   const session = step > 0 && model.decoderWithPast ? model.decoderWithPast : model.decoder;
   const { ort } = session;
   const rows = tokens.length;
-  const feeds: Feeds = { input_ids: int64Tensor(ort, tokens, [rows, 1]) };
-  if (session.hasInput("encoder_attention_mask")) feeds.encoder_attention_mask = encoderMask;
+  const width = tokens[0]?.length ?? 1;
+  const feeds: Feeds = { input_ids: int64Tensor(ort, tokens.flat(), [rows, width]) };
+  if (session.hasInput("encoder_attention_mask")) {
+    if (!encoderMask) throw new ApiError(502, "The decoder needs an encoder attention mask.", "bad_model");
+    feeds.encoder_attention_mask = encoderMask;
+  }
   if (session.hasInput("encoder_hidden_states")) feeds.encoder_hidden_states = encoderStates;
   if (session.hasInput("use_cache_branch")) {
     feeds.use_cache_branch = new ort.Tensor("bool", new Uint8Array([step > 0 ? 1 : 0]), [1]);
   }
-  const names = cacheNames(layout.layers);
+  const names = cacheNames(layout);
   for (const { past } of names) {
     if (!session.hasInput(past)) continue;
     feeds[past] = cache?.[past] ?? emptyCache(ort, layout.cacheType, rows, layout.heads, layout.headDim);
@@ -271,9 +299,19 @@ async function decoderStep(
 }
 
 /** Input and output names of every cache tensor, with the side of the cache it holds. */
-function cacheNames(layers: number) {
+function cacheNames({ layers, crossCache }: Seq2SeqLayout) {
   const names: { past: string; present: string; side: "decoder" | "encoder" }[] = [];
   for (let layer = 0; layer < layers; layer++) {
+    if (!crossCache) {
+      for (const kind of ["key", "value"]) {
+        names.push({
+          past: `past_key_values.${layer}.${kind}`,
+          present: `present.${layer}.${kind}`,
+          side: "decoder",
+        });
+      }
+      continue;
+    }
     for (const side of ["decoder", "encoder"] as const) {
       for (const kind of ["key", "value"]) {
         names.push({

@@ -194,7 +194,7 @@ function languageSetup(translator: Translator, request: TranslateRequest) {
 }
 
 export function seq2seqOptions(
-  translator: Translator,
+  translator: Pick<Translator, "assets">,
   chosen: { numBeams: number; numReturnSequences: number; maxNewTokens: number; forcedBosId?: number },
 ): Seq2SeqOptions {
   const { generation: defaults, config } = translator.assets;

@@ -1,0 +1,123 @@
+"""Reference outputs from Hugging Face's own code, for the project's tests:
+- fixtures/: test images (PNG RGB / RGBA / grey, JPEG, WebP, non-square, upscaled) and, for each, the
+  pixel_values that transformers' ViTImageProcessor (the PIL one) makes of it, as raw float32 (.f32);
+- golden.json: for the first held-out scenes (saved as fixtures/heldout-N.png), greedy and beam-4 caption ids from VisionEncoderDecoderModel.generate, without a prompt and
+  with English and Chinese prompts, for the fp32 model and for its int8 twin (the weights rounded through
+  common/int8.py's scheme, which is what the *_quantized.onnx files compute).
+Usage: golden.py HF_DIR MODEL_DIR RECIPE_DIR"""
+import io
+import json
+import os
+import sys
+
+import numpy as np
+import torch
+from PIL import Image
+from transformers import PreTrainedTokenizerFast, ViTImageProcessorPil, VisionEncoderDecoderModel
+from transformers.pytorch_utils import Conv1D
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "common"))
+import int8  # noqa: E402
+import scenes  # noqa: E402
+
+N_CAPTIONS = 6
+PROMPTS = ["", "a photo of", "图中"]
+
+
+def fake_quantize(m):
+    """int8.fake_quantize_ for nn.Linear / nn.Embedding, plus GPT-2's Conv1D ([in, out] weights: the output
+    channel is axis 1, as for the MatMul / Gemm weight it becomes in ONNX)."""
+    int8.fake_quantize_(m)
+    for sub in m.modules():
+        if isinstance(sub, Conv1D) and sub.weight.numel() >= int8.MIN_ELEMENTS:
+            q, scale = int8.quantize_array(sub.weight.detach().numpy(), axis=1)
+            with torch.no_grad():
+                sub.weight.copy_(torch.from_numpy(int8.dequantize_array(q, scale, axis=1)))
+    return m
+
+
+def fixtures(heldout, out_dir, processor):
+    """Encoded test images: name -> bytes."""
+    os.makedirs(out_dir, exist_ok=True)
+    base = scenes.render(heldout[0])
+    other = scenes.render(heldout[1])
+    cases = {}
+
+    def save(name, img, fmt, **kw):
+        buf = io.BytesIO()
+        img.save(buf, fmt, **kw)
+        cases[name] = buf.getvalue()
+
+    save("scene.png", base, "PNG")
+    save("scene.jpg", other, "JPEG", quality=90)
+    save("scene.webp", base, "WEBP", quality=85)
+    rgba = other.resize((250, 170), Image.BICUBIC).convert("RGBA")
+    rgba.putalpha(Image.linear_gradient("L").resize((250, 170)))
+    save("wide-rgba.png", rgba, "PNG")
+    save("grey.png", base.convert("L").resize((120, 140), Image.BICUBIC), "PNG")
+    save("small.png", base.resize((60, 45), Image.BICUBIC), "PNG")
+    save("palette.png", other.convert("P", palette=Image.ADAPTIVE, colors=32), "PNG")
+    # BLIP's processors resample with bicubic: a few images are also referenced through that filter
+    bicubic = ViTImageProcessorPil(**{**processor.to_dict(), "resample": Image.BICUBIC})
+    for name, data in cases.items():
+        with open(os.path.join(out_dir, name), "wb") as f:
+            f.write(data)
+        pixels = processor(images=Image.open(io.BytesIO(data)), return_tensors="np")["pixel_values"][0]
+        pixels.astype("<f4").tofile(os.path.join(out_dir, name + ".f32"))
+        if name in ("scene.png", "wide-rgba.png", "small.png"):
+            pixels = bicubic(images=Image.open(io.BytesIO(data)), return_tensors="np")["pixel_values"][0]
+            pixels.astype("<f4").tofile(os.path.join(out_dir, name + ".bicubic.f32"))
+    return cases
+
+
+def captions(m, tok, processor, images, num_beams):
+    out = []
+    pv = processor(images=images, return_tensors="pt")["pixel_values"]
+    for prompt in PROMPTS:
+        start = [m.config.decoder_start_token_id] + (tok.encode(prompt) if prompt else [])
+        ids = torch.tensor([start] * len(images))
+        with torch.no_grad():
+            gen = m.generate(pixel_values=pv, decoder_input_ids=ids, num_beams=num_beams, max_new_tokens=40,
+                             do_sample=False)
+        for row in gen.tolist():
+            new = row[len(start):]
+            # a batch's shorter outputs are filled up after their end token: keep up to the first one
+            eos = m.config.eos_token_id
+            new = new[: new.index(eos) + 1] if eos in new else new
+            # the text as the API returns it: the prompt and its continuation
+            text = tok.decode(start[1:] + new, skip_special_tokens=True).strip()
+            out.append({"prompt": prompt, "ids": new, "text": text})
+    return out
+
+
+def main():
+    hf_dir, model_dir, recipe_dir = sys.argv[1], sys.argv[2], sys.argv[3]
+    processor = ViTImageProcessorPil.from_pretrained(model_dir)
+    tok = PreTrainedTokenizerFast.from_pretrained(model_dir)
+    heldout = [json.loads(line) for line in open(os.path.join(recipe_dir, "heldout.jsonl"))]
+    cases = fixtures(heldout, os.path.join(recipe_dir, "fixtures"), processor)
+    # the whole held-out split as PNG, for the engine's and the API's metrics (eval_onnx.ts, test/metrics)
+    os.makedirs(os.path.join(recipe_dir, "heldout"), exist_ok=True)
+    for i, spec in enumerate(heldout):
+        scenes.render(spec).save(os.path.join(recipe_dir, "heldout", "%03d.png" % i))
+    names = []
+    for i, spec in enumerate(heldout[:N_CAPTIONS]):
+        names.append("heldout-%d.png" % i)
+        scenes.render(spec).save(os.path.join(recipe_dir, "fixtures", names[-1]))
+    images = [Image.open(os.path.join(recipe_dir, "fixtures", name)).convert("RGB") for name in names]
+    golden = {"images": names, "prompts": PROMPTS, "fp32": {}, "int8": {}}
+    for dtype in ("fp32", "int8"):
+        m = VisionEncoderDecoderModel.from_pretrained(hf_dir)
+        m.eval()
+        if dtype == "int8":
+            fake_quantize(m)
+        for beams in (1, 4):
+            golden[dtype]["greedy" if beams == 1 else "beam4"] = captions(m, tok, processor, images, beams)
+    with open(os.path.join(recipe_dir, "golden.json"), "w") as f:
+        json.dump(golden, f, ensure_ascii=False, indent=1)
+    print(json.dumps(golden["fp32"]["greedy"][:3], ensure_ascii=False))
+
+
+if __name__ == "__main__":
+    main()

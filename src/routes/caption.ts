@@ -1,0 +1,216 @@
+import { type Context, Hono } from "hono";
+import { z } from "zod";
+import type { AppEnv } from "../env.js";
+import { ApiError, invalidParam } from "../errors.js";
+import { readJson } from "../http.js";
+import { DEFAULT_MAX_PIXELS } from "../image/decode.js";
+import { bytesFromBase64, bytesFromUrl } from "../image/input.js";
+import { withLease } from "../runtime/isolate-cache.js";
+import type { Manifest } from "../runtime/manifest.js";
+import type { ModelRegistry } from "../runtime/registry.js";
+import { type CaptionResult, caption, imageBatch, openCaptioner } from "../tasks/captioning.js";
+import { parseModelRef } from "../tasks/model-files.js";
+import { MAX_BEAMS } from "../tasks/translation.js";
+import { type chatMessage, modelRef, usageBody } from "./schemas.js";
+
+/**
+ * Image-to-text over HTTP: /v1/caption for batches, and the image-to-text shapes of the OpenAI chat
+ * route (content parts with data: URLs) and Workers AI's /ai/run ({image, prompt} -> {description}).
+ */
+export const MAX_IMAGES = 16;
+const MAX_PROMPT_CHARS = 500;
+const MAX_CAPTION_TOKENS = 256;
+
+interface CaptionJob {
+  images: Uint8Array[];
+  /** The request field of image i, named in errors. */
+  param: (index: number) => string;
+  prompt?: string;
+  numBeams?: number;
+  maxTokens?: number;
+}
+
+function runCaption(
+  c: Context<AppEnv>,
+  manifest: Manifest,
+  dtype: string | undefined,
+  job: CaptionJob,
+  respond: (result: CaptionResult) => Response,
+): Promise<Response> {
+  return withLease(
+    openCaptioner(c.get("registry"), manifest, dtype),
+    async (captioner) => {
+      const pixels = await imageBatch(captioner, job.images, c.get("imageCodecs"), {
+        maxPixels: DEFAULT_MAX_PIXELS,
+        param: job.param,
+      });
+      const result = await caption(captioner, {
+        pixels,
+        prompt: job.prompt,
+        numBeams: job.numBeams,
+        maxTokens: job.maxTokens,
+      });
+      return respond(result);
+    },
+    c.req.raw.signal,
+  );
+}
+
+const captionRequest = z.object({
+  model: modelRef.optional(),
+  images: z.array(z.string().min(1)).min(1).max(MAX_IMAGES),
+  prompt: z.string().max(MAX_PROMPT_CHARS).optional(),
+  num_beams: z.number().int().min(1).max(MAX_BEAMS).optional(),
+  max_tokens: z.number().int().min(1).max(MAX_CAPTION_TOKENS).optional(),
+});
+
+/** The one image-to-text model in the store, when a request names none. */
+async function defaultCaptioner(registry: ModelRegistry): Promise<Manifest> {
+  const captioners = (await registry.list()).filter((m) => m.task === "image-to-text");
+  const only = captioners.length === 1 ? captioners[0] : undefined;
+  if (!only) {
+    throw new ApiError(
+      400,
+      `Name an image-to-text model: the store has ${captioners.length === 0 ? "none" : captioners.map((m) => m.id).join(", ")}.`,
+      "model_required",
+      "model",
+    );
+  }
+  return only;
+}
+
+/** An image field: a data: URL, or bare base64. */
+function imageField(value: string, param: string): Uint8Array {
+  return value.startsWith("data:") || /^https?:/i.test(value)
+    ? bytesFromUrl(value, param)
+    : bytesFromBase64(value, param);
+}
+
+export const captionRoute = new Hono<AppEnv>().post("/v1/caption", async (c) => {
+  const registry = c.get("registry");
+  const body = await readJson(c, captionRequest);
+  const ref = body.model ? parseModelRef(body.model) : undefined;
+  const manifest = ref ? await registry.manifest(ref.id) : await defaultCaptioner(registry);
+  const param = (index: number) => `images[${index}]`;
+  const job = {
+    images: body.images.map((image, index) => imageField(image, param(index))),
+    param,
+    prompt: body.prompt,
+    numBeams: body.num_beams,
+    maxTokens: body.max_tokens,
+  };
+  return runCaption(c, manifest, ref?.dtype, job, (result) =>
+    c.json({
+      model: body.model ?? manifest.id,
+      captions: result.captions.map((one) => ({ text: one.text })),
+      usage: usageBody({ promptTokens: result.promptTokens, completionTokens: result.outputTokens }),
+    }),
+  );
+});
+
+type ChatMessage = z.infer<typeof chatMessage>;
+
+interface ChatCaptionBody {
+  model: string;
+  messages: ChatMessage[];
+  max_tokens?: number | null;
+  max_completion_tokens?: number | null;
+  n?: number | null;
+  stream?: boolean | null;
+  temperature?: number | null;
+}
+
+/**
+ * Chat completions for an image-to-text model: the images of the last user message are captioned, its
+ * text parts are the prompt. One choice; several images give one caption per line.
+ */
+export function chatCaption(
+  c: Context<AppEnv>,
+  manifest: Manifest,
+  dtype: string | undefined,
+  body: ChatCaptionBody,
+): Promise<Response> {
+  if (body.stream) {
+    throw invalidParam("stream", "Streaming is not supported for image-to-text models.", "unsupported_value");
+  }
+  if ((body.n ?? 1) !== 1)
+    throw invalidParam("n", "Image-to-text models return one choice (n = 1).", "unsupported_value");
+  if ((body.temperature ?? 0) > 0) {
+    throw invalidParam(
+      "temperature",
+      "Image-to-text models decode greedily here; sampling (temperature > 0) is not supported.",
+      "unsupported_value",
+    );
+  }
+  const index = body.messages.findLastIndex((message) => message.role === "user");
+  const message = body.messages[index];
+  const parts = message && typeof message.content !== "string" ? message.content : [];
+  const images: Uint8Array[] = [];
+  const params: string[] = [];
+  const texts: string[] = [];
+  parts.forEach((part, at) => {
+    if (part.type === "text") texts.push(part.text);
+    else {
+      const param = `messages[${index}].content[${at}].image_url.url`;
+      params.push(param);
+      images.push(bytesFromUrl(part.image_url.url, param));
+    }
+  });
+  if (images.length === 0) {
+    throw invalidParam(
+      "messages",
+      `The model '${manifest.id}' describes images: send the last user message with image_url content parts.`,
+      "image_required",
+    );
+  }
+  if (images.length > MAX_IMAGES) throw invalidParam("messages", `At most ${MAX_IMAGES} images per request.`);
+  const prompt = texts.join(" ").trim();
+  const job = {
+    images,
+    param: (i: number) => params[i] ?? "messages",
+    prompt: prompt || undefined,
+    maxTokens: body.max_completion_tokens ?? body.max_tokens ?? undefined,
+  };
+  return runCaption(c, manifest, dtype, job, (result) =>
+    c.json({
+      id: `chatcmpl-${crypto.randomUUID()}`,
+      object: "chat.completion",
+      created: Math.floor(Date.now() / 1000),
+      model: body.model,
+      choices: [
+        {
+          index: 0,
+          message: {
+            role: "assistant",
+            content: result.captions.map((one) => one.text).join("\n"),
+            refusal: null,
+          },
+          finish_reason: "stop",
+          logprobs: null,
+        },
+      ],
+      usage: usageBody({ promptTokens: result.promptTokens, completionTokens: result.outputTokens }),
+    }),
+  );
+}
+
+const workersAiRequest = z.object({
+  image: z.union([z.array(z.number().int().min(0).max(255)).min(1), z.string().min(1)]),
+  prompt: z.string().max(MAX_PROMPT_CHARS).optional(),
+  max_tokens: z.number().int().min(1).max(MAX_CAPTION_TOKENS).optional(),
+});
+
+/** Workers AI's image-to-text shape: {image: bytes or base64, prompt?, max_tokens?} -> {description}. */
+export async function workersAiCaption(
+  c: Context<AppEnv>,
+  manifest: Manifest,
+  dtype: string | undefined,
+): Promise<Response> {
+  const body = await readJson(c, workersAiRequest);
+  const bytes =
+    typeof body.image === "string" ? imageField(body.image, "image") : Uint8Array.from(body.image);
+  const job = { images: [bytes], param: () => "image", prompt: body.prompt, maxTokens: body.max_tokens };
+  return runCaption(c, manifest, dtype, job, (result) =>
+    c.json({ description: result.captions[0]?.text ?? "" }),
+  );
+}

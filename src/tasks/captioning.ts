@@ -1,0 +1,113 @@
+import type { Tensor } from "onnxruntime-web/wasm";
+import { ApiError, invalidParam } from "../errors.js";
+import { type DecodeOptions, decodeImage, type ImageCodecs } from "../image/decode.js";
+import { type ImageProcessor, pixelValues, readImageProcessor } from "../image/preprocess.js";
+import type { Manifest } from "../runtime/manifest.js";
+import { pickOnnx } from "./model-files.js";
+import { type Opener, openForTask, type TextAssets, textAssets } from "./open-model.js";
+import { decodeSeq2Seq, type Seq2SeqModel, seq2seqModel } from "./seq2seq.js";
+import { MAX_BEAMS, seq2seqOptions } from "./translation.js";
+
+/**
+ * Image-to-text over Hugging Face's vision encoder-decoder layout (VisionEncoderDecoderModel as Optimum exports it):
+ * the image processor's pixel_values into `encoder_model.onnx`, then the seq2seq decoder engine
+ * (KV cache, greedy or beams) from its states. A prompt conditions the caption as BLIP's
+ * "a photo of" does: the caption continues it, and the prompt is part of the returned text.
+ */
+export interface Captioner {
+  manifest: Manifest;
+  model: Seq2SeqModel;
+  assets: TextAssets;
+  processor: ImageProcessor;
+}
+
+export const openCaptioner: Opener<Captioner> = (registry, manifest, dtype) =>
+  openForTask<Captioner>(manifest, ["image-to-text"], "an image-to-text", async (group) => {
+    const files = [
+      pickOnnx(manifest, ["encoder_model"], dtype),
+      pickOnnx(manifest, ["decoder_model_merged"], dtype),
+    ];
+    registry.cache.assertCanFit(
+      `The model '${manifest.id}'`,
+      files.reduce((sum, file) => sum + (file.onnx?.memory_bytes ?? 0), 0),
+    );
+    const assets = await group.take(textAssets(registry, manifest));
+    const processor = await group.take(
+      registry.asset(manifest, "image-processor", 1024, async () =>
+        readImageProcessor(await registry.readJson(manifest, "preprocessor_config.json"), manifest.id),
+      ),
+    );
+    // One at a time: each load holds its file's bytes in JS until ORT has copied them.
+    const encoder = await group.take(registry.session(manifest, files[0] as (typeof files)[0]));
+    const decoder = await group.take(registry.session(manifest, files[1] as (typeof files)[1]));
+    return { manifest, assets, processor, model: seq2seqModel({ encoder, decoder }, assets.config) };
+  });
+
+/**
+ * Encoded images to one pixel_values batch. Each image is decoded, resized and released before the
+ * next, so a request holds one full-size image at a time.
+ */
+export async function imageBatch(
+  captioner: Captioner,
+  images: Uint8Array[],
+  codecs: ImageCodecs,
+  options: Omit<DecodeOptions, "param"> & { param: (index: number) => string },
+): Promise<Tensor> {
+  const { height, width } = captioner.processor;
+  const size = 3 * height * width;
+  const data = new Float32Array(images.length * size);
+  for (const [index, bytes] of images.entries()) {
+    const decoded = await decodeImage(bytes, codecs, { ...options, param: options.param(index) });
+    data.set(pixelValues(decoded, captioner.processor), index * size);
+  }
+  return new captioner.model.encoder.ort.Tensor("float32", data, [images.length, 3, height, width]);
+}
+
+export interface CaptionRequest {
+  /** pixel_values, [batch, 3, height, width] (imageBatch). */
+  pixels: Tensor;
+  prompt?: string;
+  numBeams?: number;
+  maxTokens?: number;
+}
+
+export interface Caption {
+  text: string;
+  /** Generated token ids (after the prompt, without the end token). */
+  tokens: number[];
+}
+
+export interface CaptionResult {
+  captions: Caption[];
+  promptTokens: number;
+  outputTokens: number;
+}
+
+export async function caption(captioner: Captioner, request: CaptionRequest): Promise<CaptionResult> {
+  const { tokenizer, generation } = captioner.assets;
+  const prefix = request.prompt ? tokenizer.encode(request.prompt, false) : [];
+  const numBeams = request.numBeams ?? generation.num_beams ?? 1;
+  if (numBeams > MAX_BEAMS) throw invalidParam("num_beams", `num_beams is at most ${MAX_BEAMS}.`);
+  const contextLength = captioner.assets.config.contextLength ?? Number.POSITIVE_INFINITY;
+  const maxNewTokens = request.maxTokens ?? generation.max_new_tokens ?? 20;
+  if (1 + prefix.length + maxNewTokens > contextLength) {
+    throw invalidParam(
+      "max_tokens",
+      `The prompt (${prefix.length} tokens) and max_tokens (${maxNewTokens}) exceed the decoder's ${contextLength} positions.`,
+      "input_too_long",
+    );
+  }
+  const options = { ...seq2seqOptions(captioner, { numBeams, numReturnSequences: 1, maxNewTokens }), prefix };
+  const outputs = await captioner.model.encoder.run({ pixel_values: request.pixels });
+  const states = outputs.last_hidden_state as Tensor | undefined;
+  if (!states) throw new ApiError(502, "The image encoder returned no last_hidden_state.", "bad_model");
+  const hypotheses = await decodeSeq2Seq(captioner.model, { states }, options);
+  let outputTokens = 0;
+  const captions = hypotheses.map((kept) => {
+    const tokens = kept[0]?.tokens ?? [];
+    if (options.eosIds.has(tokens[tokens.length - 1] ?? -1)) tokens.pop();
+    outputTokens += tokens.length;
+    return { text: tokenizer.decode([...prefix, ...tokens], true).trim(), tokens };
+  });
+  return { captions, promptTokens: prefix.length * captions.length, outputTokens };
+}

@@ -1,0 +1,253 @@
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import { engineWith } from "../host/engine.js";
+import { nodeImageCodecs } from "../host/image-codecs.js";
+import { MODELS_DIR } from "../host/paths.js";
+import { startWorker, type TestWorker } from "../host/worker.js";
+import { DEFAULT_MAX_PIXELS } from "../src/image/decode.js";
+import type { ModelRegistry } from "../src/runtime/registry.js";
+import { caption, imageBatch, openCaptioner } from "../src/tasks/captioning.js";
+import { expectError } from "./helpers/assertions.js";
+import { readRecipeJson, recipeFile } from "./helpers/recipes.js";
+
+type Dtype = "fp32" | "int8";
+interface GoldenCaption {
+  prompt: string;
+  ids: number[];
+  text: string;
+}
+interface Golden {
+  images: string[];
+  prompts: string[];
+  fp32: { greedy: GoldenCaption[]; beam4: GoldenCaption[] };
+  int8: { greedy: GoldenCaption[]; beam4: GoldenCaption[] };
+}
+
+const EOS = 2;
+const golden = await readRecipeJson<Golden>("captioner", "golden.json");
+const images = golden.images.map((name) => readFileSync(recipeFile("captioner", join("fixtures", name))));
+const dataUrl = (bytes: Uint8Array, type = "image/png") =>
+  `data:${type};base64,${Buffer.from(bytes).toString("base64")}`;
+/** Golden ids are the new tokens as generate() returns them: drop the end token. */
+const withoutEos = (ids: number[]) => (ids[ids.length - 1] === EOS ? ids.slice(0, -1) : ids);
+/** The golden captions of one prompt, in image order. */
+const forPrompt = (rows: GoldenCaption[], prompt: string) => rows.filter((row) => row.prompt === prompt);
+
+describe("captioning engine against the recipe's PyTorch goldens", () => {
+  let registry: ModelRegistry;
+  before(async () => {
+    registry = await engineWith("captioner");
+  });
+
+  for (const dtype of ["fp32", "int8"] as Dtype[]) {
+    for (const [mode, numBeams] of [
+      ["greedy", 1],
+      ["beam4", 4],
+    ] as const) {
+      test(`${dtype} ${mode}: ids of a batch of ${images.length} images equal generate()'s, with and without prompts`, async () => {
+        const lease = await openCaptioner(registry, await registry.manifest("captioner"), dtype);
+        try {
+          const pixels = await imageBatch(lease.value, images, nodeImageCodecs, {
+            maxPixels: DEFAULT_MAX_PIXELS,
+            param: (i) => `images[${i}]`,
+          });
+          for (const prompt of golden.prompts) {
+            const result = await caption(lease.value, { pixels, prompt, numBeams, maxTokens: 40 });
+            const expected = forPrompt(golden[dtype][mode], prompt);
+            assert.equal(result.captions.length, expected.length);
+            result.captions.forEach((ours, i) => {
+              assert.deepEqual(
+                ours.tokens,
+                withoutEos(expected[i]?.ids ?? []),
+                `image ${i}, prompt '${prompt}'`,
+              );
+              assert.equal(ours.text, expected[i]?.text);
+            });
+          }
+        } finally {
+          lease.release();
+        }
+      });
+    }
+  }
+});
+
+describe("captioning through the worker", () => {
+  let worker: TestWorker;
+  before(async () => {
+    worker = await startWorker();
+    await worker.push(join(MODELS_DIR, "captioner"), "captioner");
+    await worker.push(join(MODELS_DIR, "shop-assistant"), "shop-assistant");
+  });
+  after(() => worker.close());
+
+  const int8Greedy = (prompt: string) => forPrompt(golden.int8.greedy, prompt).map((row) => row.text);
+
+  test("/v1/caption: a batch, greedy and beams, prompts continue the caption", async () => {
+    for (const prompt of golden.prompts) {
+      const response = await worker.post("/v1/caption", {
+        images: images.map((bytes) => dataUrl(bytes)),
+        ...(prompt ? { prompt } : {}),
+      });
+      assert.equal(response.status, 200, await response.clone().text());
+      const body = (await response.json()) as { model: string; captions: { text: string }[] };
+      assert.equal(body.model, "captioner");
+      assert.deepEqual(
+        body.captions.map((c) => c.text),
+        int8Greedy(prompt),
+      );
+    }
+    const beams = await worker.post("/v1/caption", {
+      model: "captioner:fp32",
+      images: images.slice(0, 2).map((bytes) => Buffer.from(bytes).toString("base64")),
+      num_beams: 4,
+    });
+    assert.equal(beams.status, 200, await beams.clone().text());
+    const body = (await beams.json()) as { captions: { text: string }[] };
+    assert.deepEqual(
+      body.captions.map((c) => c.text),
+      forPrompt(golden.fp32.beam4, "")
+        .slice(0, 2)
+        .map((row) => row.text),
+    );
+  });
+
+  test("JPEG and WebP decode inside workerd (their wasm imported as modules) as they do in Node", async () => {
+    const registry = await engineWith("captioner");
+    const lease = await openCaptioner(registry, await registry.manifest("captioner"));
+    try {
+      for (const [name, type] of [
+        ["scene.jpg", "image/jpeg"],
+        ["scene.webp", "image/webp"],
+      ] as const) {
+        const bytes = readFileSync(recipeFile("captioner", join("fixtures", name)));
+        const pixels = await imageBatch(lease.value, [bytes], nodeImageCodecs, {
+          maxPixels: DEFAULT_MAX_PIXELS,
+          param: () => name,
+        });
+        const inNode = await caption(lease.value, { pixels });
+        const response = await worker.post("/v1/caption", { images: [dataUrl(bytes, type)] });
+        assert.equal(response.status, 200, await response.clone().text());
+        const body = (await response.json()) as { captions: { text: string }[] };
+        assert.equal(body.captions[0]?.text, inNode.captions[0]?.text, name);
+      }
+    } finally {
+      lease.release();
+    }
+  });
+
+  test("chat completions with image_url content parts; the text part is the prompt", async () => {
+    const response = await worker.post("/v1/chat/completions", {
+      model: "captioner",
+      messages: [
+        {
+          role: "user",
+          content: [
+            { type: "text", text: "a photo of" },
+            { type: "image_url", image_url: { url: dataUrl(images[0] as Uint8Array) } },
+          ],
+        },
+      ],
+    });
+    assert.equal(response.status, 200, await response.clone().text());
+    const body = (await response.json()) as { object: string; choices: { message: { content: string } }[] };
+    assert.equal(body.object, "chat.completion");
+    assert.equal(body.choices[0]?.message.content, int8Greedy("a photo of")[0]);
+  });
+
+  test("Workers AI image-to-text shape: bytes or base64 in, {description} out", async () => {
+    const bytes = images[1] as Uint8Array;
+    const asArray = await worker.post("/ai/run/captioner", { image: Array.from(bytes) });
+    assert.equal(asArray.status, 200, await asArray.clone().text());
+    assert.deepEqual(await asArray.json(), { description: int8Greedy("")[1] });
+    const asBase64 = await worker.post("/ai/run/captioner", {
+      image: Buffer.from(bytes).toString("base64"),
+      prompt: "图中",
+    });
+    assert.deepEqual(await asBase64.json(), { description: int8Greedy("图中")[1] });
+  });
+
+  const png = images[0] as Uint8Array;
+  const hugePng = Uint8Array.from(png.subarray(0, 33));
+  new DataView(hugePng.buffer).setUint32(16, 20_000);
+  new DataView(hugePng.buffer).setUint32(20, 20_000);
+  const bad: [string, Record<string, unknown>, { code: string; param: string }, RegExp][] = [
+    [
+      "not an image",
+      { images: [dataUrl(new TextEncoder().encode("hello, world"))] },
+      { code: "invalid_image", param: "images[0]" },
+      /not an image/,
+    ],
+    [
+      "header cut short",
+      { images: [dataUrl(png.subarray(0, 20))] },
+      { code: "truncated_image", param: "images[0]" },
+      /truncated/,
+    ],
+    [
+      "body cut short",
+      { images: [dataUrl(png), dataUrl(png.subarray(0, png.length / 2))] },
+      { code: "invalid_image", param: "images[1]" },
+      /truncated or corrupt/,
+    ],
+    [
+      "GIF",
+      { images: [dataUrl(new TextEncoder().encode("GIF89a\x01\x00\x01\x00"))] },
+      { code: "unsupported_image_format", param: "images[0]" },
+      /gif/,
+    ],
+    [
+      "decompression bomb",
+      { images: [dataUrl(hugePng)] },
+      { code: "image_too_large", param: "images[0]" },
+      /20000x20000/,
+    ],
+    [
+      "https URL",
+      { images: ["https://example.com/cat.png"] },
+      { code: "image_url_not_allowed", param: "images[0]" },
+      /data: URL/,
+    ],
+    ["not base64", { images: ["%%%"] }, { code: "invalid_base64", param: "images[0]" }, /base64/],
+    ["images is not an array", { images: "abc" }, { code: "invalid_value", param: "images" }, /images/],
+  ];
+  for (const [name, body, expected, message] of bad) {
+    test(`/v1/caption refuses: ${name}`, async () => {
+      const error = await expectError(await worker.post("/v1/caption", body), 400, expected);
+      assert.match(error.message, message);
+    });
+  }
+
+  test("Workers AI shape refuses an image of the wrong type, naming the field", async () => {
+    await expectError(await worker.post("/ai/run/captioner", { image: 42 }), 400, {
+      code: "invalid_value",
+      param: "image",
+    });
+    await expectError(await worker.post("/ai/run/captioner", { image: [1, 2, 300] }), 400, {
+      code: "invalid_value",
+      param: "image[2]",
+    });
+  });
+
+  test("a text model refuses image parts; a captioner refuses a message without images", async () => {
+    const parts = [{ type: "image_url", image_url: { url: dataUrl(png) } }];
+    await expectError(
+      await worker.post("/v1/chat/completions", {
+        model: "shop-assistant",
+        messages: [{ role: "user", content: parts }],
+      }),
+      400,
+      { code: "unsupported_content", param: "messages[0].content[0]" },
+    );
+    await expectError(
+      await worker.post("/v1/chat/completions", {
+        model: "captioner",
+        messages: [{ role: "user", content: "hi" }],
+      }),
+      400,
+      { code: "image_required", param: "messages" },
+    );
+  });
+});
