@@ -27,6 +27,8 @@ export interface TestWorker {
 export interface WorkerOptions {
   budgetMb?: number;
   runMemoryMb?: number;
+  /** Serve public/ in front of the worker (the playground and docs pages). */
+  assets?: boolean;
   maxBodyBytes?: number;
   /** "off" by default, as `npm run dev` runs; "on" checks keys like a deployed worker. */
   auth?: "on" | "off";
@@ -57,8 +59,10 @@ export async function startWorker(options: WorkerOptions = {}): Promise<TestWork
     ],
     compatibilityDate: "2026-04-26",
     compatibilityFlags: ["enable_request_signal"],
-    // The playground and docs, in front of the worker as wrangler.toml's [assets] puts them.
-    assets: { directory: PUBLIC_DIR, routerConfig: { has_user_worker: true } },
+    // The playground and docs, in front of the worker as wrangler.toml's [assets] puts them. Only on
+    // request: Miniflare's asset router forwards requests as subrequests, and a client's disconnect
+    // does not reach the worker through it, which the disconnect tests need to see.
+    ...(options.assets ? { assets: { directory: PUBLIC_DIR, routerConfig: { has_user_worker: true } } } : {}),
     r2Buckets: { MODELS: "edge-inference-models" },
     r2Persist: persist,
     bindings: {

@@ -30,7 +30,7 @@ describe("playground in headless Chromium", { skip: missing }, () => {
   const failures: string[] = [];
 
   before(async () => {
-    worker = await startWorker();
+    worker = await startWorker({ assets: true });
     await worker.push(join(MODELS_DIR, "shop-assistant"), "shop-assistant");
     await worker.push(join(MODELS_DIR, "phrase-translator"), "phrase-translator");
     await worker.push(join(MODELS_DIR, "intent-bert"), "intent-bert");

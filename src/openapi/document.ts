@@ -1,4 +1,5 @@
 import { type ZodType, z } from "zod";
+import { captionRequest } from "../routes/caption.js";
 import { classifyRequest } from "../routes/classify.js";
 import { embeddingsRequest } from "../routes/embeddings.js";
 import { searchRequest } from "../routes/kb.js";
@@ -43,6 +44,7 @@ const requestSchemas = {
   EmbeddingsRequest: embeddingsRequest,
   ClassifyRequest: classifyRequest,
   TranslateRequest: translateRequest,
+  CaptionRequest: captionRequest,
   KnowledgeBaseSearchRequest: searchRequest,
   InferRequest: inferRequest,
   WorkersAiTextGeneration: textGenerationRequest,
@@ -92,6 +94,9 @@ export const operations: Record<string, Partial<Record<Method, Operation>>> = {
   "/v1/embeddings": { post: { summary: "Embeddings", tag: "OpenAI", body: "EmbeddingsRequest" } },
   "/v1/classify": { post: { summary: "Label scores, best first", tag: "Tasks", body: "ClassifyRequest" } },
   "/v1/translate": { post: { summary: "Translation", tag: "Tasks", body: "TranslateRequest" } },
+  "/v1/caption": {
+    post: { summary: "Captions for a batch of images", tag: "Tasks", body: "CaptionRequest" },
+  },
   "/v1/kb/{kb}/search": {
     post: { summary: "Search a knowledge base", tag: "Tasks", body: "KnowledgeBaseSearchRequest" },
   },

@@ -1,15 +1,14 @@
 import { type Context, Hono } from "hono";
 import { z } from "zod";
 import type { AppEnv } from "../env.js";
-import { ApiError, invalidParam } from "../errors.js";
+import { invalidParam } from "../errors.js";
 import { readJson } from "../http.js";
 import { DEFAULT_MAX_PIXELS } from "../image/decode.js";
 import { bytesFromBase64, bytesFromUrl } from "../image/input.js";
 import { withLease } from "../runtime/isolate-cache.js";
 import type { Manifest } from "../runtime/manifest.js";
-import type { ModelRegistry } from "../runtime/registry.js";
 import { type CaptionResult, caption, imageBatch, openCaptioner } from "../tasks/captioning.js";
-import { parseModelRef } from "../tasks/model-files.js";
+import { onlyModelFor, parseModelRef } from "../tasks/model-files.js";
 import { MAX_BEAMS } from "../tasks/translation.js";
 import { type chatMessage, modelRef, usageBody } from "./schemas.js";
 
@@ -56,28 +55,13 @@ function runCaption(
   );
 }
 
-const captionRequest = z.object({
+export const captionRequest = z.strictObject({
   model: modelRef.optional(),
   images: z.array(z.string().min(1)).min(1).max(MAX_IMAGES),
   prompt: z.string().max(MAX_PROMPT_CHARS).optional(),
   num_beams: z.number().int().min(1).max(MAX_BEAMS).optional(),
   max_tokens: z.number().int().min(1).max(MAX_CAPTION_TOKENS).optional(),
 });
-
-/** The one image-to-text model in the store, when a request names none. */
-async function defaultCaptioner(registry: ModelRegistry): Promise<Manifest> {
-  const captioners = (await registry.list()).filter((m) => m.task === "image-to-text");
-  const only = captioners.length === 1 ? captioners[0] : undefined;
-  if (!only) {
-    throw new ApiError(
-      400,
-      `Name an image-to-text model: the store has ${captioners.length === 0 ? "none" : captioners.map((m) => m.id).join(", ")}.`,
-      "model_required",
-      "model",
-    );
-  }
-  return only;
-}
 
 /** An image field: a data: URL, or bare base64. */
 function imageField(value: string, param: string): Uint8Array {
@@ -90,7 +74,9 @@ export const captionRoute = new Hono<AppEnv>().post("/v1/caption", async (c) => 
   const registry = c.get("registry");
   const body = await readJson(c, captionRequest);
   const ref = body.model ? parseModelRef(body.model) : undefined;
-  const manifest = ref ? await registry.manifest(ref.id) : await defaultCaptioner(registry);
+  const manifest = ref
+    ? await registry.manifest(ref.id)
+    : await onlyModelFor(registry, "image-to-text", "an image-to-text");
   const param = (index: number) => `images[${index}]`;
   const job = {
     images: body.images.map((image, index) => imageField(image, param(index))),
@@ -194,7 +180,7 @@ export function chatCaption(
   );
 }
 
-const workersAiRequest = z.object({
+const workersAiRequest = z.strictObject({
   image: z.union([z.array(z.number().int().min(0).max(255)).min(1), z.string().min(1)]),
   prompt: z.string().max(MAX_PROMPT_CHARS).optional(),
   max_tokens: z.number().int().min(1).max(MAX_CAPTION_TOKENS).optional(),

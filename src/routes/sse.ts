@@ -2,6 +2,9 @@ import type { Context } from "hono";
 import { ApiError } from "../errors.js";
 import type { Lease } from "../runtime/isolate-cache.js";
 
+/** A data line, or a named event (the Responses API names each of its events). */
+export type SseEvent = string | { event: string; data: string };
+
 /**
  * A server-sent-events response that owns the request's model lease and releases it exactly
  * once: when the events end, when producing them fails, or when the client goes away.
@@ -11,9 +14,6 @@ import type { Lease } from "../runtime/isolate-cache.js";
  * or the stream's cancellation, whichever comes first; the lease is released right there, not
  * after the producer notices, because a cancelled request's pending timers never fire.
  */
-/** A data line, or a named event (the Responses API names each of its events). */
-export type SseEvent = string | { event: string; data: string };
-
 export function streamEvents(
   c: Context,
   lease: Lease<unknown>,

@@ -1,10 +1,8 @@
 import { Hono } from "hono";
 import { z } from "zod";
 import type { AppEnv } from "../env.js";
-import { ApiError } from "../errors.js";
 import { readJson } from "../http.js";
-import type { Manifest } from "../runtime/manifest.js";
-import type { ModelRegistry } from "../runtime/registry.js";
+import { onlyModelFor } from "../tasks/model-files.js";
 import { MAX_BEAMS, openTranslator, translate } from "../tasks/translation.js";
 import { resolveModelRef } from "./aliases.js";
 import { leased } from "./lease.js";
@@ -21,26 +19,13 @@ export const translateRequest = z.strictObject({
   max_tokens: z.number().int().min(1).max(1024).optional(),
 });
 
-/** The one translation model in the store, when a request names none. */
-async function defaultTranslationModel(registry: ModelRegistry): Promise<Manifest> {
-  const translators = (await registry.list()).filter((m) => m.task === "translation");
-  const only = translators.length === 1 ? translators[0] : undefined;
-  if (!only) {
-    throw new ApiError(
-      400,
-      `Name a translation model: the store has ${translators.length === 0 ? "none" : translators.map((m) => m.id).join(", ")}.`,
-      "model_required",
-      "model",
-    );
-  }
-  return only;
-}
-
 export const translateRoute = new Hono<AppEnv>().post("/v1/translate", async (c) => {
   const registry = c.get("registry");
   const body = await readJson(c, translateRequest);
   const ref = body.model ? resolveModelRef(c, body.model) : undefined;
-  const manifest = ref ? await registry.manifest(ref.id) : await defaultTranslationModel(registry);
+  const manifest = ref
+    ? await registry.manifest(ref.id)
+    : await onlyModelFor(registry, "translation", "a translation");
   return leased(c, openTranslator(registry, manifest, ref?.dtype), async (translator) => {
     const result = await translate(translator, {
       texts: typeof body.text === "string" ? [body.text] : body.text,

@@ -2,10 +2,9 @@ import type { Tensor } from "onnxruntime-web/wasm";
 import { ApiError, invalidParam } from "../errors.js";
 import { type DecodeOptions, decodeImage, type ImageCodecs } from "../image/decode.js";
 import { type ImageProcessor, pixelValues, readImageProcessor } from "../image/preprocess.js";
-import type { Manifest } from "../runtime/manifest.js";
 import { pickOnnx } from "./model-files.js";
-import { type Opener, openForTask, type TextAssets, textAssets } from "./open-model.js";
-import { decodeSeq2Seq, type Seq2SeqModel, seq2seqModel } from "./seq2seq.js";
+import { type Opener, openForTask, textAssets } from "./open-model.js";
+import { decodeSeq2Seq, type OpenedSeq2Seq, seq2seqModel } from "./seq2seq.js";
 import { MAX_BEAMS, seq2seqOptions } from "./translation.js";
 
 /**
@@ -14,10 +13,7 @@ import { MAX_BEAMS, seq2seqOptions } from "./translation.js";
  * (KV cache, greedy or beams) from its states. A prompt conditions the caption as BLIP's
  * "a photo of" does: the caption continues it, and the prompt is part of the returned text.
  */
-export interface Captioner {
-  manifest: Manifest;
-  model: Seq2SeqModel;
-  assets: TextAssets;
+export interface Captioner extends OpenedSeq2Seq {
   processor: ImageProcessor;
 }
 

@@ -1,5 +1,12 @@
 import { ApiError } from "../errors.js";
-import { findFile, type Manifest, type ManifestFile, onnxFiles, variantName } from "../runtime/manifest.js";
+import {
+  findFile,
+  type Manifest,
+  type ManifestFile,
+  onnxFiles,
+  type Task,
+  variantName,
+} from "../runtime/manifest.js";
 import type { ModelRegistry } from "../runtime/registry.js";
 
 /**
@@ -63,4 +70,15 @@ export async function findModel(
 ): Promise<{ manifest: Manifest; dtype?: string }> {
   const { id, dtype } = parseModelRef(ref);
   return { manifest: await registry.manifest(id), dtype };
+}
+
+/** The one model of a task in the store, for requests that name none (there is nothing to guess between). */
+export async function onlyModelFor(registry: ModelRegistry, task: Task, what: string): Promise<Manifest> {
+  const candidates = (await registry.list()).filter((manifest) => manifest.task === task);
+  const only = candidates.length === 1 ? candidates[0] : undefined;
+  if (!only) {
+    const have = candidates.length === 0 ? "none" : candidates.map((manifest) => manifest.id).join(", ");
+    throw new ApiError(400, `Name ${what} model: the store has ${have}.`, "model_required", "model");
+  }
+  return only;
 }

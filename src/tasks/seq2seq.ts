@@ -1,8 +1,10 @@
 import type { Tensor } from "onnxruntime-web/wasm";
 import { ApiError } from "../errors.js";
+import type { Manifest } from "../runtime/manifest.js";
 import type { Feeds, ModelSession } from "../runtime/session.js";
 import { BeamHypotheses, type BeamOptions, beamStep, type Hypothesis, logSoftmax } from "./beam-search.js";
 import type { ModelConfig } from "./model-config.js";
+import type { TextAssets } from "./open-model.js";
 import { argmax } from "./sampling.js";
 import {
   type CacheType,
@@ -32,6 +34,13 @@ export interface Seq2SeqModel {
   decoder: ModelSession;
   decoderWithPast?: ModelSession;
   layout: Seq2SeqLayout;
+}
+
+/** An encoder-decoder model opened for a task (translation, captioning): its sessions and text files. */
+export interface OpenedSeq2Seq {
+  manifest: Manifest;
+  model: Seq2SeqModel;
+  assets: TextAssets;
 }
 
 export interface Seq2SeqLayout {

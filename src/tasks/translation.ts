@@ -1,18 +1,15 @@
 import { ApiError, invalidParam } from "../errors.js";
-import { findFile, type Manifest } from "../runtime/manifest.js";
+import { findFile } from "../runtime/manifest.js";
 import { type LanguageTokens, languageTokens, matchLanguage } from "../text/languages.js";
 import { splitSentences } from "../text/sentences.js";
 import type { Hypothesis } from "./beam-search.js";
 import { idList } from "./model-config.js";
 import { pickOnnx } from "./model-files.js";
-import { type Opener, openForTask, type TextAssets, textAssets } from "./open-model.js";
+import { type Opener, openForTask, textAssets } from "./open-model.js";
 import { chunkRows, runBytes, runCost } from "./run-memory.js";
-import { generateSeq2Seq, type Seq2SeqModel, type Seq2SeqOptions, seq2seqModel } from "./seq2seq.js";
+import { generateSeq2Seq, type OpenedSeq2Seq, type Seq2SeqOptions, seq2seqModel } from "./seq2seq.js";
 
-export interface Translator {
-  manifest: Manifest;
-  model: Seq2SeqModel;
-  assets: TextAssets;
+export interface Translator extends OpenedSeq2Seq {
   languages: LanguageTokens;
   maxInputTokens: number;
   runAllowance: number;
