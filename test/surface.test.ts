@@ -79,8 +79,9 @@ describe("API surface", () => {
     [
       "chat",
       "/v1/chat/completions",
+      // Image parts are for image-to-text models; a text model refuses the part itself.
       { ...chat, messages: [{ role: "user", content: [{ type: "image_url", image_url: { url: "x" } }] }] },
-      "messages[0].content",
+      "messages[0].content[0]",
     ],
     ["completions", "/v1/completions", { model: "shop-assistant", prompt: "hi", best_of: 2 }, "best_of"],
     ["embeddings", "/v1/embeddings", { model: "intent-bert", input: "hi", extra: 1 }, "extra"],
