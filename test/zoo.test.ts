@@ -146,9 +146,9 @@ describe("bundled model folders", () => {
         checkEncoder(manifest, manifest.task);
       }
       if (manifest.task !== "tensor") {
-        // What one deployment loads in int8: the encoder and merged decoder together for translation.
+        // What one deployment loads in int8: the encoder and merged decoder together for encoder-decoders.
         const serving =
-          manifest.task === "translation"
+          manifest.task === "translation" || manifest.task === "image-to-text"
             ? ["onnx/encoder_model_quantized.onnx", "onnx/decoder_model_merged_quantized.onnx"]
             : ["onnx/model_quantized.onnx"];
         const total = manifest.files
