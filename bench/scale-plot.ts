@@ -104,6 +104,7 @@ export function lineChartsSvg(panels: Panel[]): string {
   const body = panels.map((spec, index) => panel(spec, index * WIDTH)).join("\n");
   return [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH * panels.length}" height="${HEIGHT}" font-family="sans-serif" font-size="11">`,
+    `<title>${escapeXml(panels.map((spec) => spec.title).join("; "))}</title>`,
     `<rect width="100%" height="100%" fill="white"/>`,
     body,
     "</svg>",
