@@ -225,7 +225,7 @@ export async function benchScale(): Promise<string> {
         color: color as string,
         points: rungs.map((rung): [number, number] => [
           x(rung),
-          at(rung, name as string).decodeTokensPerSecond,
+          at(rung, name as string).decodeTokensPerSecondP10,
         ]),
       })),
     },
