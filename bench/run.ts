@@ -6,6 +6,7 @@ import { benchFoundation } from "./foundation.js";
 import { benchGeneration } from "./generation.js";
 import { benchMemory } from "./memory.js";
 import { benchQuantize } from "./quantize.js";
+import { benchScale } from "./scale.js";
 import { benchTranslation } from "./translation.js";
 
 /**
@@ -21,6 +22,7 @@ const sections: Record<string, (models?: string[]) => Promise<string>> = {
   quantize: benchQuantize,
   memory: benchMemory,
   captioning: benchCaptioning,
+  scale: benchScale,
 };
 
 const { values } = parseArgs({ options: { only: { type: "string" }, models: { type: "string" } } });
