@@ -2,14 +2,19 @@ import { basename, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { TASKS, type Task } from "../src/runtime/manifest.js";
 import { FolderError } from "./lib/folder-error.js";
+import { pushAdapter } from "./lib/lora/adapter.js";
 import { pushModel } from "./lib/push.js";
 import { LOCAL_PERSIST, localTarget, remoteTarget } from "./lib/targets.js";
 
 const usage = `Usage: npm run models:push -- <folder> [--id NAME] [--task TASK] [--local | --remote] [--persist-to DIR] [--force]
+       npm run models:push -- <adapter-folder> --base MODEL [--id NAME] [--local | --remote] [--persist-to DIR] [--force]
 
 Validates a Hugging Face model folder (config.json, onnx/*.onnx, tokenizer files), writes its
 manifest (sizes, sha256, ONNX inputs/outputs, measured memory) and uploads it to the MODELS bucket:
-the local dev R2 (default, ${LOCAL_PERSIST}) or real R2 (--remote, through wrangler).`;
+the local dev R2 (default, ${LOCAL_PERSIST}) or real R2 (--remote, through wrangler).
+
+With --base, the folder is a PEFT LoRA adapter (adapter_config.json, adapter_model.safetensors)
+for that model, checked against the base's projections and served under --id as its own model.`;
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -20,6 +25,7 @@ const { values, positionals } = parseArgs({
     remote: { type: "boolean" },
     "persist-to": { type: "string" },
     force: { type: "boolean" },
+    base: { type: "string" },
     help: { type: "boolean", short: "h" },
   },
 });
@@ -36,12 +42,17 @@ if (values.task !== undefined && !TASKS.includes(values.task as Task)) {
 
 const target = values.remote ? await remoteTarget() : await localTarget(values["persist-to"]);
 try {
-  await pushModel(target, {
-    folder: resolve(folder),
-    id: values.id ?? basename(resolve(folder)),
-    task: values.task as Task | undefined,
-    force: values.force,
-  });
+  const id = values.id ?? basename(resolve(folder));
+  if (values.base !== undefined) {
+    await pushAdapter(target, { folder: resolve(folder), id, base: values.base, force: values.force });
+  } else {
+    await pushModel(target, {
+      folder: resolve(folder),
+      id,
+      task: values.task as Task | undefined,
+      force: values.force,
+    });
+  }
 } catch (error) {
   if (!(error instanceof FolderError)) throw error;
   console.error(`models:push: ${error.message}`);

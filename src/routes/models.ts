@@ -35,5 +35,17 @@ function describeModel(registry: ModelRegistry, manifest: Manifest) {
     loaded: variants.some((variant) => variant.loaded),
     variants,
     ...(manifest.languages ? { languages: manifest.languages } : {}),
+    // vLLM's fields for a LoRA adapter: the model it runs on.
+    ...(manifest.adapter
+      ? {
+          parent: manifest.adapter.base,
+          root: manifest.adapter.base,
+          lora: {
+            rank: manifest.adapter.rank,
+            alpha: manifest.adapter.alpha,
+            target_modules: manifest.adapter.target_modules,
+          },
+        }
+      : {}),
   };
 }

@@ -228,7 +228,7 @@ export class DecodeBatcher {
     for (let start = 0; start < prompt.length; start += chunk) {
       if (start > 0) await session.yieldTurn();
       const piece = prompt.slice(start, start + chunk);
-      const feeds = decoderFeeds(this.lm, [piece], [start], start, cache);
+      const feeds = decoderFeeds(this.lm, [piece], [start], start, cache, [member.options.adapter]);
       const outputs = await session.run(feeds);
       cache = presentCache(this.lm, outputs);
       logits = lastLogits(outputs.logits as Tensor);
@@ -282,7 +282,10 @@ export class DecodeBatcher {
   private async decode(): Promise<void> {
     const tokens = this.rows.map((row) => [row.member.generated[row.choice]?.at(-1) ?? 0]);
     const lengths = this.rows.map((row) => row.length);
-    const outputs = await this.lm.session.run(decoderFeeds(this.lm, tokens, lengths, this.width, this.cache));
+    const adapters = this.rows.map((row) => row.member.options.adapter);
+    const outputs = await this.lm.session.run(
+      decoderFeeds(this.lm, tokens, lengths, this.width, this.cache, adapters),
+    );
     this.cache = presentCache(this.lm, outputs);
     this.width += 1;
     const logits = lastLogits(outputs.logits as Tensor);
