@@ -88,6 +88,15 @@ class Member extends Choices implements Stepper {
     }
   }
 
+  /**
+   * Finished, and every token picked for it handed out. Other generations drive the batch too, so
+   * a generation that reads its tokens slower than the batch steps (a slow client) finds several
+   * steps waiting, its last ones included: it is not done until it has read them.
+   */
+  override get done(): boolean {
+    return super.done && this.mailbox.length === 0;
+  }
+
   close(): void {
     for (let choice = 0; choice < this.finished.length; choice++) this.finish(choice, "stop");
     this.batcher.leave(this);

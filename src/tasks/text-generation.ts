@@ -283,20 +283,25 @@ async function* decode(
   usage: Usage,
   signal: AbortSignal | undefined,
 ): AsyncGenerator<GenerationStep> {
+  // What this reader has taken of each choice. A batch steps on whether or not this reader keeps up,
+  // so `run.finished` may already hold the end of a choice whose last tokens are still to be read.
+  const read = decoders.map(() => 0);
+  const ended = decoders.map(() => false);
   while (!run.done) {
     if (signal?.aborted) return;
-    const finishedBefore = run.finished.map((reason) => reason !== undefined);
     const picked = await run.step();
     const deltas: ChoiceDelta[] = [];
     for (const { choice, token } of picked) {
       // A batch may have stepped a choice that a stop string had already ended.
-      if (finishedBefore[choice]) continue;
-      usage.completionTokens += 1;
       const decoder = decoders[choice];
-      if (!decoder) continue;
+      if (!decoder || ended[choice]) continue;
+      read[choice] = (read[choice] ?? 0) + 1;
+      usage.completionTokens += 1;
       const { text, stopped } = decoder.push(token);
       if (stopped) run.finish(choice, "stop");
-      const finishReason = run.finished[choice];
+      const last = read[choice] === run.generated[choice]?.length;
+      const finishReason = stopped ? "stop" : last ? run.finished[choice] : undefined;
+      if (finishReason) ended[choice] = true;
       const tail = finishReason ? decoder.flush() : "";
       if (text || tail || finishReason) deltas.push({ choice, text: text + tail, finishReason });
     }
