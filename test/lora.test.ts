@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { cp, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { cp, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -44,20 +44,44 @@ interface BaseGolden {
 
 const FIXTURES = join(import.meta.dirname, "fixtures", "lora");
 const BASE = "shop-assistant";
-/** Adapters made with peft by fixtures/lora/make_adapters.py: zero lora_B (answers as the base) and random lora_B. */
-const ADAPTERS = ["zero-b", "random-b"] as const;
+/**
+ * Adapters made with peft by fixtures/lora/make_adapters.py (zero lora_B, which answers as the base, and
+ * random lora_B), and the trained adapters committed under models/adapters/, each with its golden.json.
+ */
+const COMMITTED = join(MODELS_DIR, "adapters");
+const ADAPTERS: { id: string; folder: string }[] = [
+  ...["zero-b", "random-b"].map((id) => ({ id, folder: join(FIXTURES, id) })),
+  ...(
+    await readdir(COMMITTED, { withFileTypes: true }).then(
+      (entries) => entries.filter((entry) => entry.isDirectory()).map((entry) => entry.name),
+      () => [] as string[],
+    )
+  )
+    .sort()
+    .map((id) => ({ id, folder: join(COMMITTED, id) })),
+];
 const baseGolden = await readRecipeJson<BaseGolden>(BASE, "golden.json");
 const eosIds = new Set([baseGolden.eos_token_id].flat());
-const goldens = Object.fromEntries(
+const goldens: Record<string, AdapterCase[]> = Object.fromEntries(
   await Promise.all(
-    ADAPTERS.map(async (id) => {
-      const json = JSON.parse(await readFile(join(FIXTURES, id, "golden.json"), "utf8")) as {
+    ADAPTERS.map(async ({ id, folder }) => {
+      const json = JSON.parse(await readFile(join(folder, "golden.json"), "utf8")) as {
         cases: AdapterCase[];
       };
       return [id, json.cases] as const;
     }),
   ),
-) as Record<(typeof ADAPTERS)[number], AdapterCase[]>;
+);
+const casesOf = (id: string): AdapterCase[] => goldens[id] ?? [];
+
+/** One chat request of the concurrent test and the greedy ids it must answer with. */
+interface Job {
+  model: string;
+  messages: Message[];
+  ids: number[];
+  label: string;
+  maxTokens?: number;
+}
 
 /** A copy of an adapter folder with its config or tensors changed, for the refusals. */
 async function alteredAdapter(
@@ -88,8 +112,8 @@ describe("LoRA in the engine: greedy ids equal peft's", () => {
   before(async () => {
     store = new MemoryStore();
     await store.push(join(MODELS_DIR, BASE), BASE);
-    for (const id of ADAPTERS)
-      await pushAdapter(store.target(), { folder: join(FIXTURES, id), id, base: BASE, quiet: true });
+    for (const { id, folder } of ADAPTERS)
+      await pushAdapter(store.target(), { folder, id, base: BASE, quiet: true });
     registry = nodeRegistry(store);
   });
 
@@ -111,11 +135,11 @@ describe("LoRA in the engine: greedy ids equal peft's", () => {
       } finally {
         base.release();
       }
-      for (const id of ADAPTERS) {
+      for (const { id } of ADAPTERS) {
         const lease = await openGenerator(registry, await registry.manifest(id), dtype);
         try {
           assert.equal(lease.value.adapter?.id, id);
-          for (const c of goldens[id]) {
+          for (const c of casesOf(id)) {
             const ids = await generateIds(lease.value.lm, {
               promptIds: chatPrompt(lease.value, c.messages),
               maxNewTokens: c.max_new_tokens,
@@ -142,7 +166,7 @@ describe("LoRA in the engine: greedy ids equal peft's", () => {
   }
 
   test("the random adapter changes every answer: its goldens are not the base's", () => {
-    for (const c of goldens["random-b"]) {
+    for (const c of casesOf("random-b")) {
       const baseCase = baseGolden.cases.find((b) => b.name === c.name);
       assert.notDeepEqual(c.int8_ids, baseCase?.int8.greedy_ids, c.name);
     }
@@ -212,9 +236,8 @@ describe("LoRA through the worker: one base session for the base and every adapt
   before(async () => {
     worker = await startWorker();
     await worker.push(join(MODELS_DIR, BASE), BASE);
-    for (const id of ADAPTERS) {
-      await pushAdapter(worker.bucket, { folder: join(FIXTURES, id), id, base: BASE, quiet: true });
-    }
+    for (const { id, folder } of ADAPTERS)
+      await pushAdapter(worker.bucket, { folder, id, base: BASE, quiet: true });
     client = new OpenAI({ apiKey: "unused", baseURL: new URL("/v1", worker.url).href, maxRetries: 0 });
     const store = new MemoryStore();
     await store.push(join(MODELS_DIR, BASE), BASE);
@@ -226,10 +249,11 @@ describe("LoRA through the worker: one base session for the base and every adapt
   });
   after(() => worker?.close());
 
-  const chat = async (model: string, messages: Message[]) => {
+  const chat = async (model: string, messages: Message[], maxTokens: number) => {
     const completion = await client.chat.completions.create({
       model,
       messages: messages as OpenAI.ChatCompletionMessageParam[],
+      max_tokens: maxTokens,
     });
     return {
       text: completion.choices[0]?.message.content ?? "",
@@ -238,37 +262,48 @@ describe("LoRA through the worker: one base session for the base and every adapt
   };
 
   test("base, zero-B and random adapters interleaved and concurrent: each answer equals its goldens", async () => {
-    const jobs = baseGolden.cases.flatMap((baseCase, index) => {
-      const random = goldens["random-b"][index] as AdapterCase;
-      const zero = goldens["zero-b"][index] as AdapterCase;
-      return [
-        {
-          model: BASE,
-          messages: baseCase.messages,
-          ids: baseCase.int8.greedy_ids,
-          label: `base ${baseCase.name}`,
-        },
-        {
-          model: "random-b",
-          messages: random.messages,
-          ids: random.int8_ids,
-          label: `random-b ${random.name}`,
-        },
-        {
-          model: "zero-b:fp32",
-          messages: zero.messages,
-          ids: zero.fp32_ids,
-          label: `zero-b fp32 ${zero.name}`,
-        },
-        {
-          model: "random-b:fp32",
-          messages: random.messages,
-          ids: random.fp32_ids,
-          label: `random-b fp32 ${random.name}`,
-        },
-      ];
-    });
-    const answers = await Promise.all(jobs.map((job) => chat(job.model, job.messages)));
+    const jobs = baseGolden.cases
+      .flatMap((baseCase, index): Job[] => {
+        const random = casesOf("random-b")[index] as AdapterCase;
+        const zero = casesOf("zero-b")[index] as AdapterCase;
+        return [
+          {
+            model: BASE,
+            messages: baseCase.messages,
+            ids: baseCase.int8.greedy_ids,
+            label: `base ${baseCase.name}`,
+          },
+          {
+            model: "random-b",
+            messages: random.messages,
+            ids: random.int8_ids,
+            label: `random-b ${random.name}`,
+          },
+          {
+            model: "zero-b:fp32",
+            messages: zero.messages,
+            ids: zero.fp32_ids,
+            label: `zero-b fp32 ${zero.name}`,
+          },
+          {
+            model: "random-b:fp32",
+            messages: random.messages,
+            ids: random.fp32_ids,
+            label: `random-b fp32 ${random.name}`,
+          },
+        ];
+      })
+      .concat(
+        ADAPTERS.filter(({ folder }) => folder.startsWith(COMMITTED)).flatMap(({ id }) =>
+          casesOf(id).flatMap((c) => [
+            { model: id, messages: c.messages, ids: c.int8_ids, label: `${id} ${c.name}` },
+            { model: `${id}:fp32`, messages: c.messages, ids: c.fp32_ids, label: `${id} fp32 ${c.name}` },
+          ]),
+        ),
+      );
+    const answers = await Promise.all(
+      jobs.map((job) => chat(job.model, job.messages, job.maxTokens ?? baseGolden.max_new_tokens)),
+    );
     assert.deepEqual(
       answers.map((answer, index) => ({ label: jobs[index]?.label, ...answer })),
       jobs.map((job) => ({ label: job.label, text: decode(job.ids), tokens: job.ids.length })),
@@ -290,7 +325,7 @@ describe("LoRA through the worker: one base session for the base and every adapt
   });
 
   test("Workers AI: lora names the adapter of the model in the path", async () => {
-    const c = goldens["random-b"][1] as AdapterCase;
+    const c = casesOf("random-b")[1] as AdapterCase;
     const response = await worker.post(`/ai/run/${BASE}`, {
       messages: c.messages,
       lora: "random-b",
