@@ -344,6 +344,12 @@ describe("LoRA through the worker: one base session for the base and every adapt
     assert.equal((adapter?.lora as { rank: number } | undefined)?.rank, 8);
     const base = list.data.find((model) => model.id === BASE) as unknown as Record<string, unknown>;
     assert.equal(base?.parent, undefined);
+    const variants = base?.variants as { name: string; loaded: boolean }[] | undefined;
+    assert.equal(
+      variants?.find((variant) => variant.name === "model_quantized")?.loaded,
+      true,
+      "served from its LoRA-ready copy",
+    );
   });
 
   test("an unknown adapter is a 404, an adapter of another base or a model that is none a 400", async () => {
