@@ -9,6 +9,7 @@ import {
   type FinishReason,
   presentCache,
 } from "./causal-lm.js";
+import { loraFeedBytes } from "./lora.js";
 import { type RunCost, runBytes } from "./run-memory.js";
 import {
   concatRows,
@@ -213,16 +214,24 @@ export class DecodeBatcher {
     const admitted: Member[] = [];
     let rows = this.rows.length;
     let longest = Math.max(0, ...this.rows.map((row) => row.member.longest));
+    const adapters = this.rows.map((row) => row.member.options.adapter);
     while (this.queue.length > 0) {
       const member = this.queue[0] as Member;
       const nextRows = rows + member.options.n;
       const nextLongest = Math.max(longest, member.longest);
-      const fits = runBytes(this.limits.cost, nextRows, 1, nextLongest) <= this.limits.allowance;
-      if (rows > 0 && (nextRows > this.limits.maxRows || !fits)) break;
+      const nextAdapters = [
+        ...adapters,
+        ...Array.from({ length: member.options.n }, () => member.options.adapter),
+      ];
+      const bytes =
+        runBytes(this.limits.cost, nextRows, 1, nextLongest) +
+        loraFeedBytes(this.lm.layout.lora, nextAdapters);
+      if (rows > 0 && (nextRows > this.limits.maxRows || bytes > this.limits.allowance)) break;
       admitted.push(member);
       this.queue.shift();
       rows = nextRows;
       longest = nextLongest;
+      adapters.push(...nextAdapters.slice(adapters.length));
     }
     return admitted;
   }

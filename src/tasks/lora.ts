@@ -102,6 +102,22 @@ export function loraFeeds(
   return feeds;
 }
 
+/**
+ * What a step's LoRA feeds take: held in JS and copied into ORT's memory for the run. One adapter for
+ * every row is fed once; rows of different adapters take a copy each at the widest rank, which the
+ * batcher counts against the run allowance before it lets a row in.
+ */
+export function loraFeedBytes(
+  inputs: readonly LoraInput[],
+  adapters: readonly (LoraAdapter | undefined)[],
+): number {
+  const perRank = inputs.reduce((sum, input) => sum + (input.in + input.out) * 4, 0);
+  const rank = Math.max(0, ...adapters.map((adapter) => adapter?.rank ?? 0));
+  const first = adapters[0];
+  const copies = adapters.every((adapter) => adapter === first) ? 1 : adapters.length;
+  return 2 * copies * rank * perRank;
+}
+
 /** One [rows, in, R] and [rows, R, out] pair per module, R the widest rank; rows without a module's weights are zeros. */
 function stacked(
   ort: ModelSession["ort"],

@@ -6,7 +6,7 @@ import { addLoraInputs, loraInputNames } from "../../cli/lib/lora/graph.js";
 import { quantizeOnnx } from "../../cli/lib/quantize/rewrite.js";
 import { startOrtInNode } from "../../src/runtime/ort-node.js";
 import { type FloatTensor, readSafetensors, writeSafetensors } from "../../src/runtime/safetensors.js";
-import { type LoraAdapter, type LoraInput, loraFeeds } from "../../src/tasks/lora.js";
+import { type LoraAdapter, type LoraInput, loraFeedBytes, loraFeeds } from "../../src/tasks/lora.js";
 import {
   FLOAT,
   floats,
@@ -131,6 +131,15 @@ describe("LoRA inputs on a projection (fp32 MatMul and the int8 layout)", async 
       [1, 0, OUT],
       "the base: rank 0",
     );
+  });
+
+  test("the feeds' memory, counted before a row joins a batch: one copy per row only when adapters mix", () => {
+    const a = adapter("a", 2, 1);
+    const b = adapter("b", 4, 5);
+    const perRank = (IN + OUT) * 4;
+    assert.equal(loraFeedBytes(inputs, [undefined, undefined]), 0);
+    assert.equal(loraFeedBytes(inputs, [a, a, a]), 2 * 2 * perRank);
+    assert.equal(loraFeedBytes(inputs, [a, b, undefined]), 2 * 3 * 4 * perRank);
   });
 });
 
