@@ -4,8 +4,8 @@
 
 ADAPTER_DIR is a PEFT folder (adapter_config.json + adapter_model.safetensors) for models/shop-assistant. Cases:
 `--cases` names a JSON file, either a list or {"cases": [...]}, of {"name"?, "messages": [...], "max_new_tokens"?};
-each `--message` adds a one-turn user chat; with neither, the recipe's fixed golden chats (lib-independent list
-GOLDEN_CHATS below, English and Chinese) are used. Without `--out` the JSON goes to stdout.
+each `--message` adds a one-turn user chat; with neither, the recipe's fixed golden chats (GOLDEN_CHATS below,
+English and Chinese; for this recipe's own adapters the earlier assistant turns are in the adapter's wording). Without `--out` the JSON goes to stdout.
 
 Per case: `prompt` (the chat template with the generation prompt), `input_ids`, `max_new_tokens`, `int8_ids` (peft
 model over the int8 base: ../common/rowq.py, what onnx/model_quantized.onnx computes, LoRA branches in float32),
@@ -24,6 +24,7 @@ import sys
 
 import torch
 
+import data
 import lib
 
 GOLDEN_CHATS = [
@@ -52,7 +53,15 @@ def load_cases(args):
     if args.message:
         return [{"name": "message_%d" % i, "messages": [{"role": "user", "content": t}],
                  "max_new_tokens": args.max_new_tokens} for i, t in enumerate(args.message)]
-    return [{"name": n, "messages": m, "max_new_tokens": args.max_new_tokens} for n, m in GOLDEN_CHATS]
+    adapter = os.path.basename(os.path.normpath(args.adapter_dir))
+    cases = []
+    for name, messages in GOLDEN_CHATS:
+        if adapter in data.ADAPTERS:  # this recipe's adapters see their own wording in earlier assistant turns
+            lang = "zh" if any("\u4e00" <= ch <= "\u9fff" for m in messages for ch in m["content"]) else "en"
+            messages = [dict(m, content=data.adapter_reply(adapter, m["content"], lang)) if m["role"] == "assistant"
+                        else m for m in messages]
+        cases.append({"name": name, "messages": messages, "max_new_tokens": args.max_new_tokens})
+    return cases
 
 
 def compute(adapter_dir, cases):

@@ -19,7 +19,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import torch  # noqa: E402
 
-from common import MAX_NEW_TOKENS, MODEL_DIR, render  # noqa: E402,F401  (re-exported for the recipe's scripts)
+from common import MAX_NEW_TOKENS, MODEL_DIR, load_config, render  # noqa: E402,F401  (re-exported for the recipe's scripts)
 import bpe  # noqa: E402
 import rowq  # noqa: E402
 
@@ -97,3 +97,50 @@ def greedy(model, prompt_ids, eos, max_new_tokens, use_cache=True):
             if nxt in eos:
                 break
     return out
+
+
+class _StraightThrough(torch.autograd.Function):
+    """The int8 layer's exact output forward; backward through its dequantized weight (QLoRA's gradient: the
+    rounding of activations and weights is treated as identity, so LoRA layers below still get a signal)."""
+
+    @staticmethod
+    def forward(ctx, x, layer, dequantized):
+        ctx.save_for_backward(dequantized)
+        with torch.no_grad():
+            return layer.exact(x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (dequantized,) = ctx.saved_tensors
+        return grad @ dequantized, None, None
+
+
+class TrainRowQuant(torch.nn.Module):
+    """A rowq.RowQuantLinear made trainable-through: same forward values, straight-through gradient."""
+
+    def __init__(self, layer):
+        super().__init__()
+        self.layer = layer
+        self.register_buffer("dequantized", (layer.q_t.T * layer.w_scale[:, None].double()).float().contiguous())
+        # float32 holds the integer products exactly too: every partial sum is at most 128 * 127 * in_features
+        # (11.4 M for the widest input, 704) < 2^24, so this matmul gives rowq's float64 result bit for bit, faster
+        assert 128 * 127 * layer.in_features < 2 ** 24
+        self.register_buffer("q_t32", layer.q_t.float())
+
+    def forward(self, x):
+        return _StraightThrough.apply(x, self, self.dequantized)
+
+    def exact(self, x):
+        q, s = rowq.quantize_rows(x)
+        return ((torch.matmul(q.float(), self.q_t32) * self.layer.w_scale) * s).to(x.dtype)
+
+
+def straight_through_(model):
+    """Wraps, in place, every rowq.RowQuantLinear of `model` (after quantize_base_) in TrainRowQuant."""
+    for name, sub in list(model.named_modules()):
+        if isinstance(sub, rowq.RowQuantLinear):
+            parent_name, _, attr = name.rpartition(".")
+            wrapped = TrainRowQuant(sub)
+            x = torch.randn(64, sub.in_features, generator=torch.Generator().manual_seed(0)) * 3
+            assert sub.bias is None and torch.equal(wrapped.exact(x), sub(x)), name
+            setattr(model.get_submodule(parent_name) if parent_name else model, attr, wrapped)

@@ -2,7 +2,7 @@
 random A and B (seeded), or B all zero (the adapter must then leave every output equal to the base's).
 
     python synthetic.py OUT_DIR [--r 4] [--alpha 8] [--targets q_proj,v_proj,o_proj,gate_proj,up_proj,down_proj]
-                        [--layers 0,1,2,3] [--seed 0] [--std 0.05] [--zero-b]
+                        [--layers 0,1,2,3] [--seed 0] [--std 0.15] [--zero-b]
 
 Then `python golden.py OUT_DIR --out OUT_DIR/golden.json` gives its greedy ids.
 """
