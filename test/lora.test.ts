@@ -261,7 +261,7 @@ describe("LoRA through the worker: one base session for the base and every adapt
     };
   };
 
-  test("base, zero-B and random adapters interleaved and concurrent: each answer equals its goldens", async () => {
+  test("the base, zero-B, random and committed adapters interleaved and concurrent: each answer equals its goldens", async () => {
     const jobs = baseGolden.cases
       .flatMap((baseCase, index): Job[] => {
         const random = casesOf("random-b")[index] as AdapterCase;
