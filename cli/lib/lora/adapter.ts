@@ -316,7 +316,7 @@ export async function pushAdapter(target: Target, options: AdapterPushOptions): 
     !options.force &&
     baseUploads.length === 0 &&
     previous?.adapter &&
-    JSON.stringify({ ...previous.adapter }) === JSON.stringify(adapter) &&
+    JSON.stringify(previous.adapter) === JSON.stringify(adapter) &&
     JSON.stringify(previous.files) === JSON.stringify(files)
   ) {
     log(`${options.id}: unchanged in ${target.description}`);
