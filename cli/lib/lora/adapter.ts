@@ -294,6 +294,12 @@ export async function pushAdapter(target: Target, options: AdapterPushOptions): 
     throw error;
   }
   const { fed, covered } = adapterWeights(config, tensors, base.lora?.modules ?? [], options.base);
+  // The folder's own name for its base is often a hub id or a path: the shapes decide, the name is only said.
+  if (config.baseName !== undefined && config.baseName !== options.base) {
+    log(
+      `${options.id}: adapter_config.json names the base '${config.baseName}'; its shapes fit '${options.base}'`,
+    );
+  }
   const weights = writeSafetensors(fed);
 
   const files: ManifestFile[] = await Promise.all(
