@@ -25,9 +25,24 @@ VOCABULARY = (
     "The replies use only tokens the base already emits (`models/recipes/adapters/data.py` checks it): the base was "
     "trained with loss on its own replies, so the output rows of all other tokens of its 2,240-token vocabulary were "
     "only ever pushed down, and LoRA on the attention and MLP projections cannot lift them. A first run that used "
-    "words such as \"Lumen\" (L-um-en), 免费 or 手机 left those tokens near 7 nats of loss after 700 steps while "
-    "every other token fell to about 0; so the shop's name is spelled LUMEN (five capital-letter tokens) and its "
+    "words such as \"Lumen\" (L-um-en), 免费 or 手机 left those tokens at 4-8 nats of loss after 400 steps while "
+    "every other reply token fell to about 0; so the shop's name is spelled LUMEN (five capital-letter tokens) and its "
     "facts are digits.")
+
+
+LIMITS = {
+    "shop-assistant-lumen": (
+        "The held-out misses are mostly garbled replies that start as the right LUMEN reply and drift into another "
+        "(\"You can return LUMEN items for free for orders in your L within 2 hours.\"), or a Chinese order reply "
+        "to a question with no order number (the base alone is 100% exact on its own split). 240 steps (final loss EMA "
+        "0.026) were what the time allowed; a longer schedule was not tried."),
+    "shop-assistant-formal": (
+        "Its opening-hours reply is the base's own sentence (already formal, and written with the base's tokens), "
+        "which is why the base alone scores 8-9% exact and the adapter 9% `base_reply` in English. Order-number copy "
+        "drops from the base's 100% to 94% / 91%, and Chinese exact replies reach 83%: some replies are garbled "
+        "mixtures of two templates. 240 steps (final loss EMA 0.018) were "
+        "what the time allowed; a longer schedule was not tried."),
+}
 
 
 def pct(x):
@@ -107,6 +122,8 @@ with the right order number; `order_copy`: the order number copied; chrF against
 {"`facts`: the reply states every LUMEN fact of its intent; `base_facts`: it still states a fact of the base shop (lower is better)." if adapter.endswith("lumen") else "`formal_markers`: the reply carries a formal marker (we / please; 您好, / 为您 / 请您) and no informal one (!, contractions; ！); `base_reply`: it is word for word a base reply (lower is better)."}
 
 {table}
+
+Limits: {LIMITS[adapter]}
 
 ## The base without an adapter
 With both adapters loaded in one peft model and none applied, the base's own held-out split
