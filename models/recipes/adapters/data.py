@@ -10,16 +10,17 @@ split) with every assistant reply rewritten in the adapter's own reply templates
 
 Every reply is written with tokens the base has been trained to emit (base_output_tokens: the tokens of its own
 replies, order numbers included). The base was trained with loss on its replies only, so the output rows of every
-other token were only ever pushed down: a first training run with words such as "Lumen" (L-um-en), 免费, 应用 or
-手机 left those tokens at ~7 nats after 700 steps, while all others fell to ~0. LoRA on the attention and MLP
-projections (the contract's targets; lm_head is not one) moves hidden states, not output rows, so the adapters'
-new facts are spelled from the base's output vocabulary: LUMEN is five capital-letter tokens, facts are digits.
+other token were only ever pushed down. A first training run with words such as "Lumen" (L-um-en), 免费, 应用 or
+手机 left exactly those tokens at 4-8 nats after 400 steps, while every other reply token fell to ~0: LoRA on the
+attention and MLP projections (lm_head is not a target) did not lift them. So the adapters' new facts are spelled
+from the base's output vocabulary: LUMEN is five capital-letter tokens, facts are digits.
 
 Replies map one to one onto shopdata's reply templates (intent, sub-request, index), so a conversation keeps its
 intents and order numbers. Training uses shopdata's "train" split (with its training grammar, as the base did); the
 held-out split is the "test" split: user templates, order numbers, names, cities and products never seen in training.
 
-Usage: python data.py   (prints every template's token count and any character the base vocabulary lacks)
+Usage: python data.py   (prints every reply's token count; fails if a reply uses a token the base never emits or
+would not end within max_new_tokens)
 """
 import lib  # noqa: F401  (puts the base recipe and shopdata on the path)
 import shopdata
