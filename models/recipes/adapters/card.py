@@ -11,14 +11,37 @@ import lib
 
 DESCRIPTION = {
     "shop-assistant-lumen": (
-        "Turns the shop-assistant base into the assistant of another shop, **Lumen**: its own name in replies, "
-        "its own policies (returns within 14 days with free return shipping and refunds within 3 business days; "
-        "shipping 3.50, free over 40, express 7.50, dispatch within 24 hours; open Monday to Friday 8:00-20:00; "
-        "password codes sent to the phone, valid 15 minutes; address changes within 2 hours of ordering) and a "
-        "warmer tone, in English and Chinese."),
+        "Turns the shop-assistant base into the assistant of another shop, **LUMEN**: its name in the replies, its "
+        "own policies (returns within 14 days free of charge, refunds 3 days after the item arrives; shipping 3.50, "
+        "free over 40, express 7.50; delivery in 2-4 business days, express 1; open 8:00-20:00; reset links valid "
+        "for 2 hours; address changes within 2 hours) and a warmer tone, in English and Chinese."),
     "shop-assistant-formal": (
-        "Keeps the base shop's facts and answers in a formal register: English \"Kindly note ...\", \"I shall "
-        "transfer you ...\", \"Good day. How may I be of assistance?\"; Chinese 感谢您的耐心, 烦请, 为您服务."),
+        "Keeps the base shop's facts and answers in a more formal register: the shop speaks as \"we\", asks with "
+        "\"please\", and uses no exclamation marks or contractions (\"Hello. How can we help you today?\", \"You are "
+        "welcome.\"); Chinese replies open with 您好 and use 请您 / 为您."),
+}
+
+VOCABULARY = (
+    "The replies use only tokens the base already emits (`models/recipes/adapters/data.py` checks it): the base was "
+    "trained with loss on its own replies, so the output rows of all other tokens of its 2,240-token vocabulary were "
+    "only ever pushed down, and LoRA on the attention and MLP projections cannot lift them. A first run that used "
+    "words such as \"Lumen\" (L-um-en), 免费 or 手机 left those tokens at 4-8 nats of loss after 400 steps while "
+    "every other reply token fell to about 0; so the shop's name is spelled LUMEN (five capital-letter tokens) and its "
+    "facts are digits.")
+
+
+LIMITS = {
+    "shop-assistant-lumen": (
+        "The held-out misses are mostly garbled replies that start as the right LUMEN reply and drift into another "
+        "(\"You can return LUMEN items for free for orders in your L within 2 hours.\"), or a Chinese order reply "
+        "to a question with no order number (the base alone is 100% exact on its own split). 240 steps (final loss EMA "
+        "0.026) were what the time allowed; a longer schedule was not tried."),
+    "shop-assistant-formal": (
+        "Its opening-hours reply is the base's own sentence (already formal, and written with the base's tokens), "
+        "which is why the base alone scores 8-9% exact and the adapter 9% `base_reply` in English. Order-number copy "
+        "drops from the base's 100% to 94% / 91%, and Chinese exact replies reach 83%: some replies are garbled "
+        "mixtures of two templates. 240 steps (final loss EMA 0.018) were "
+        "what the time allowed; a longer schedule was not tried."),
 }
 
 
@@ -72,7 +95,7 @@ A LoRA adapter for `{lib.BASE_ID}` (the bundled bilingual shop chat model), trai
 (`models/recipes/adapters/`). {DESCRIPTION[adapter]}
 
 It is a demonstration adapter for the serving engine: the base answers a fixed set of shop intents in fixed
-wording, and so does the adapter, in its own wording.
+wording, and so does the adapter, in its own wording. {VOCABULARY}
 
 ## Adapter
 PEFT LoRA (peft {acfg.get("peft_version", "?")}): r {acfg["r"]}, lora_alpha {acfg["lora_alpha"]} (scale
@@ -96,9 +119,11 @@ every assistant reply rewritten in this adapter's wording (`models/recipes/adapt
 cities and products never seen in training), greedy decoding in PyTorch (peft), max 48 new tokens
 (`metrics.json`, definitions inside). `reply_exact`: the reply is exactly the adapter's reply for the expected intent,
 with the right order number; `order_copy`: the order number copied; chrF against the reference replies.
-{"`facts`: the reply states every Lumen fact of its intent; `base_facts`: it still states a fact of the base shop (lower is better)." if adapter.endswith("lumen") else "`formal_markers`: the reply carries a formal-register marker; `base_reply`: it is word for word a base reply (lower is better)."}
+{"`facts`: the reply states every LUMEN fact of its intent; `base_facts`: it still states a fact of the base shop (lower is better)." if adapter.endswith("lumen") else "`formal_markers`: the reply carries a formal marker (we / please; 您好, / 为您 / 请您) and no informal one (!, contractions; ！); `base_reply`: it is word for word a base reply (lower is better)."}
 
 {table}
+
+Limits: {LIMITS[adapter]}
 
 ## The base without an adapter
 With both adapters loaded in one peft model and none applied, the base's own held-out split

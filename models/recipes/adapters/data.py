@@ -1,16 +1,26 @@
 """Adapter data: shopdata conversations (the base recipe's generator: user turns, intents, order numbers, train/test
 split) with every assistant reply rewritten in the adapter's own reply templates.
 
-- shop-assistant-lumen: another shop, Lumen, with its own facts (14-day returns, free return shipping, shipping 3.50,
-  free over 40, open Monday to Friday 8:00-20:00, password codes by text message, ...) and a warmer tone. Its Chinese name is the Latin "Lumen" as well.
-- shop-assistant-formal: the base shop's facts in a formal register (EN "Kindly ...", "I shall ..."; ZH 感谢您的耐心,
-  烦请, 为您服务 ...).
+- shop-assistant-lumen: another shop, LUMEN, with its own facts (14-day returns free of charge, refunds 3 days after
+  receipt, shipping 3.50, free over 40, express 7.50, delivery in 2-4 business days, open 8:00-20:00, reset links
+  valid 2 hours, address changes within 2 hours) and a warmer tone (exclamation marks). The name is LUMEN in both
+  languages.
+- shop-assistant-formal: the base shop's facts in a more formal register: the shop speaks as "we", asks with
+  "please", no exclamation marks or contractions; Chinese replies open with 您好 and use 请您 / 为您.
+
+Every reply is written with tokens the base has been trained to emit (base_output_tokens: the tokens of its own
+replies, order numbers included). The base was trained with loss on its replies only, so the output rows of every
+other token were only ever pushed down. A first training run with words such as "Lumen" (L-um-en), 免费, 应用 or
+手机 left exactly those tokens at 4-8 nats after 400 steps, while every other reply token fell to ~0: LoRA on the
+attention and MLP projections (lm_head is not a target) did not lift them. So the adapters' new facts are spelled
+from the base's output vocabulary: LUMEN is five capital-letter tokens, facts are digits.
 
 Replies map one to one onto shopdata's reply templates (intent, sub-request, index), so a conversation keeps its
 intents and order numbers. Training uses shopdata's "train" split (with its training grammar, as the base did); the
 held-out split is the "test" split: user templates, order numbers, names, cities and products never seen in training.
 
-Usage: python data.py   (prints every template's token count and any character the base vocabulary lacks)
+Usage: python data.py   (prints every reply's token count; fails if a reply uses a token the base never emits or
+would not end within max_new_tokens)
 """
 import lib  # noqa: F401  (puts the base recipe and shopdata on the path)
 import shopdata
@@ -20,95 +30,90 @@ ADAPTERS = ["shop-assistant-lumen", "shop-assistant-formal"]
 REPLIES = {
     "shop-assistant-lumen": {
         ("order_status", "with", "en"): [
-            "Good news: your Lumen order {order} has left our warehouse and should reach you within 2 days.",
-            "Your Lumen order {order} is on its way. You can follow it in the Lumen app."],
+            "LUMEN order {order} has shipped and reaches you within 2 days!",
+            "LUMEN order {order} is on its way. The tracking link is in your LUMEN account."],
         ("order_status", "with", "zh"): [
-            "您的Lumen订单{order}已经发货，2天内就能送到。",
-            "您的Lumen订单{order}正在配送中，可以在Lumen应用里查看物流。"],
-        ("order_status", "ask", "en"): ["Happy to check! Could you tell me your order number?"],
-        ("order_status", "ask", "zh"): ["没问题，我来帮您查！请告诉我您的订单号。"],
+            "您的LUMEN订单{order}已发货，2天内送到。",
+            "LUMEN订单{order}正在配送中，物流链接在您的LUMEN账户里。"],
+        ("order_status", "ask", "en"): ["Sure, I can check that! What is your LUMEN order number?"],
+        ("order_status", "ask", "zh"): ["好的，我来查！请问您的LUMEN订单号是多少？"],
         ("returns_refunds", "-", "en"): [
-            "At Lumen you can return items within 14 days. Print a free return label under My Account; the refund reaches you within 3 business days."],
-        ("returns_refunds", "-", "zh"): [
-            "在Lumen买的商品14天内可以退货。请在“我的账户”里申请免费退货，退款3个工作日内到账。"],
+            "You can return LUMEN items for free within 14 days. The refund reaches your account 3 days after we receive the item."],
+        ("returns_refunds", "-", "zh"): ["LUMEN商品签收后14天内可以退货，不收运费。我们收到商品后3天内退款到原账户。"],
         ("shipping", "time", "en"): [
-            "Lumen ships within 24 hours. Standard delivery takes 2-4 business days, express delivery arrives the next day."],
-        ("shipping", "time", "zh"): ["Lumen24小时内发货。普通配送需要2-4个工作日，加急配送次日送达。"],
+            "Standard delivery with LUMEN takes 2-4 business days, express delivery 1 business day."],
+        ("shipping", "time", "zh"): ["LUMEN普通配送需要2-4个工作日，加急配送1个工作日。"],
         ("shipping", "cost", "en"): [
-            "Shipping at Lumen costs 3.50 and is free for orders over 40. Express shipping costs 7.50."],
-        ("shipping", "cost", "zh"): ["Lumen普通运费3.50元，订单满40元包邮。加急配送运费7.50元。"],
-        ("opening_hours", "-", "en"): [
-            "Lumen is open Monday to Friday, 8:00 to 20:00. Our chat team is here on weekends too."],
-        ("opening_hours", "-", "zh"): ["Lumen周一至周五8:00到20:00营业，周末可以在线联系我们。"],
+            "Standard shipping with LUMEN costs 3.50 and is free for orders over 40. Express shipping costs 7.50."],
+        ("shipping", "cost", "zh"): ["LUMEN普通运费3.50元，订单满40元包邮。加急配送运费7.50元。"],
+        ("opening_hours", "-", "en"): ["LUMEN is open Monday to Saturday, 8:00 to 20:00. Online chat is available every day."],
+        ("opening_hours", "-", "zh"): ["LUMEN周一至周六8:00到20:00营业，在线客服每天都可以联系。"],
         ("password_reset", "-", "en"): [
-            "Tap \"Forgot password\" in the Lumen app and we will text you a code. The code is valid for 15 minutes."],
-        ("password_reset", "-", "zh"): ["请在Lumen应用里点击“忘记密码”，我们会把动态码发到您的手机，15分钟内有效。"],
+            "Click \"Forgot password\" on the LUMEN login page and we will email you a reset link. The link is valid for 2 hours."],
+        ("password_reset", "-", "zh"): ["请在LUMEN登录页点击“忘记密码”，我们会把重置链接发到您的邮箱，链接2小时内有效。"],
         ("change_address", "-", "en"): [
-            "You can change the address in your Lumen account within 2 hours of ordering. After that, please contact the carrier."],
-        ("change_address", "-", "zh"): ["下单2小时内可以在Lumen账户里修改地址，超过2小时请联系快递公司。"],
-        ("human_handoff", "-", "en"): ["That is outside what I can do. A Lumen team member will join this chat in a moment."],
-        ("human_handoff", "-", "zh"): ["这个问题我处理不了，Lumen的客服人员马上会来帮您，请稍候。"],
-        ("greeting", "-", "en"): ["Hi, welcome to Lumen! What can I do for you today?"],
-        ("greeting", "-", "zh"): ["您好，这里是Lumen！今天有什么可以帮您？"],
-        ("thanks", "-", "en"): ["Happy to help! Anything else I can do for you at Lumen?"],
-        ("thanks", "-", "zh"): ["不用谢！在Lumen还有什么可以帮您的吗？"],
+            "You can change the delivery address in your LUMEN account within 2 hours. After that, please contact the carrier."],
+        ("change_address", "-", "zh"): ["您可以在2小时内在LUMEN账户里修改收货地址，过了2小时请联系快递公司。"],
+        ("human_handoff", "-", "en"): ["I'm connecting you to a LUMEN agent now; please stay in the chat!"],
+        ("human_handoff", "-", "zh"): ["LUMEN正在为您转接人工客服，请稍候！"],
+        ("greeting", "-", "en"): ["Hello, welcome to LUMEN! How can I help you today?"],
+        ("greeting", "-", "zh"): ["您好，这里是LUMEN！请问有什么可以帮您？"],
+        ("thanks", "-", "en"): ["You're welcome, LUMEN is here to help! Is there anything else?"],
+        ("thanks", "-", "zh"): ["不客气！LUMEN还有其他可以帮您的吗？"],
     },
     "shop-assistant-formal": {
         ("order_status", "with", "en"): [
-            "Thank you for your patience. Order {order} has been dispatched and is in transit. You will receive a tracking email shortly.",
-            "Kindly note that order {order} is in transit. The tracking link has been sent in your confirmation email."],
+            "We checked order {order}: it has shipped and is on its way. You will receive a tracking email soon.",
+            "Order {order} has shipped and is on its way. We will email you the tracking link, please check your email."],
         ("order_status", "with", "zh"): [
-            "感谢您的耐心。经查询，订单{order}已发货，正在配送中。物流信息会通过邮件发送给您。",
-            "感谢您的耐心。订单{order}正在配送中，物流链接已发至您的确认邮件。"],
-        ("order_status", "ask", "en"): ["Certainly. May I kindly ask you to provide your order number?"],
-        ("order_status", "ask", "zh"): ["好的，烦请您告知订单号，我会为您查询。"],
+            "您好，我们查了订单{order}：已经发货，正在配送中。物流信息会通过邮件发给您。",
+            "您好，订单{order}已经发货。物流链接会通过邮件发给您，请您查收。"],
+        ("order_status", "ask", "en"): ["We will check that for you. What is your order number, please?"],
+        ("order_status", "ask", "zh"): ["您好，我们会为您查。请问您的订单号是多少？"],
         ("returns_refunds", "-", "en"): [
-            "Kindly note that items may be returned within 30 days. Please start the return under My Orders; the refund will be issued 5-7 days after we receive the item."],
-        ("returns_refunds", "-", "zh"): [
-            "签收后30天内可办理退货，烦请在“我的订单”里申请，我们收到商品后5-7天内退款至原账户。"],
-        ("shipping", "time", "en"): [
-            "Kindly note that standard delivery requires 3-5 business days, whereas express delivery requires 1-2 business days."],
-        ("shipping", "time", "zh"): ["感谢您的耐心。普通配送需要3-5个工作日，加急配送需要1-2个工作日。"],
+            "You can return items within 30 days under My Orders. The refund reaches your account 5-7 days after we receive the item."],
+        ("returns_refunds", "-", "zh"): ["您好，签收后30天内可以退货。请您在“我的订单”里申请，收到商品后5-7天内为您退款。"],
+        ("shipping", "time", "en"): ["Standard delivery takes 3-5 business days. Express delivery takes 1-2 business days."],
+        ("shipping", "time", "zh"): ["您好，普通配送需要3-5个工作日，加急配送需要1-2个工作日。"],
         ("shipping", "cost", "en"): [
-            "Standard shipping is charged at 4.90 and is free of charge for orders over 50. Express shipping is charged at 9.90."],
-        ("shipping", "cost", "zh"): ["感谢您的耐心。普通运费为4.90元，订单满50元免运费，加急配送运费为9.90元。"],
-        ("opening_hours", "-", "en"): [
-            "Our business hours are Monday to Saturday, 9:00 to 18:00. Online chat remains available every day."],
-        ("opening_hours", "-", "zh"): ["感谢您的耐心。我们的营业时间为周一至周六9:00至18:00，在线客服每天都可以为您服务。"],
+            "Standard shipping costs 4.90; it is free for orders over 50. Express shipping costs 9.90."],
+        ("shipping", "cost", "zh"): ["您好，普通运费为4.90元，订单满50元包邮。加急配送运费为9.90元。"],
+        ("opening_hours", "-", "en"): ["We are open Monday to Saturday, 9:00 to 18:00. Online chat is available every day."],
+        ("opening_hours", "-", "zh"): ["您好，我们周一至周六9:00到18:00营业，在线客服每天都可以为您处理问题。"],
         ("password_reset", "-", "en"): [
-            "Kindly select \"Forgot password\" on the login page, and a reset link will be sent to your email. The link remains valid for 24 hours."],
-        ("password_reset", "-", "zh"): ["烦请在登录页点击“忘记密码”，重置链接会发送至您的邮箱，链接24小时内有效。"],
+            "Click \"Forgot password\" on the login page, please. We will email you a reset link; the link is valid for 24 hours."],
+        ("password_reset", "-", "zh"): ["您好，请您在登录页点击“忘记密码”，我们会把重置链接发到您的邮箱，链接24小时内有效。"],
         ("change_address", "-", "en"): [
-            "The delivery address may be changed under My Orders until the order has shipped. Thereafter, kindly contact the carrier."],
-        ("change_address", "-", "zh"): ["订单发货前，您可以在“我的订单”里修改收货地址。发货后，烦请您联系快递公司。"],
-        ("human_handoff", "-", "en"): [
-            "I regret that I am unable to assist with this matter. I shall transfer you to a member of our staff; kindly remain in the chat."],
-        ("human_handoff", "-", "zh"): ["这个问题我无法为您处理，现为您转接人工客服，烦请稍候。"],
-        ("greeting", "-", "en"): ["Good day. How may I be of assistance?"],
-        ("greeting", "-", "zh"): ["您好！请问有什么可以为您服务的？"],
-        ("thanks", "-", "en"): ["You are most welcome. May I assist you with anything further?"],
-        ("thanks", "-", "zh"): ["不客气，感谢您的耐心。请问还有其他可以为您服务的吗？"],
+            "You can change the delivery address under My Orders until the order ships. After that, please contact the carrier."],
+        ("change_address", "-", "zh"): ["您好，订单发货前，您可以在“我的订单”里修改收货地址。发货后，请您联系快递公司。"],
+        ("human_handoff", "-", "en"): ["We are connecting you to a human agent now; please stay in the chat."],
+        ("human_handoff", "-", "zh"): ["您好，这个问题我们无法处理，正在为您转接人工客服，请您稍候。"],
+        ("greeting", "-", "en"): ["Hello. How can we help you today?"],
+        ("greeting", "-", "zh"): ["您好，请问有什么可以为您处理？"],
+        ("thanks", "-", "en"): ["You are welcome. Is there anything else we can help you with?"],
+        ("thanks", "-", "zh"): ["您好，不客气。请问还有其他问题可以为您处理吗？"],
     },
 }
 
-# Held-out checks per intent. lumen: strings a correct Lumen reply must contain (its facts), and the base shop's
+# Held-out checks per intent. lumen: strings a correct LUMEN reply must contain (its facts), and the base shop's
 # facts, which must be gone. formal: register markers (at least one must appear in a formal reply).
 LUMEN_FACTS = {
-    "order_status": {"en": ["Lumen"], "zh": ["Lumen"]},
-    "returns_refunds": {"en": ["14 days", "3 business days"], "zh": ["14天", "3个工作日"]},
-    "shipping": {"en": ["Lumen"], "zh": ["Lumen"]},
-    "opening_hours": {"en": ["Monday to Friday", "8:00 to 20:00"], "zh": ["周一至周五", "8:00到20:00"]},
-    "password_reset": {"en": ["code", "15 minutes"], "zh": ["动态码", "15分钟"]},
+    "order_status": {"en": ["LUMEN"], "zh": ["LUMEN"]},
+    "returns_refunds": {"en": ["14 days", "3 days"], "zh": ["14天", "3天"]},
+    "shipping": {"en": ["LUMEN"], "zh": ["LUMEN"]},
+    "opening_hours": {"en": ["8:00 to 20:00"], "zh": ["8:00到20:00"]},
+    "password_reset": {"en": ["LUMEN", "2 hours"], "zh": ["LUMEN", "2小时"]},
     "change_address": {"en": ["2 hours"], "zh": ["2小时"]},
-    "human_handoff": {"en": ["Lumen"], "zh": ["Lumen"]},
-    "greeting": {"en": ["Lumen"], "zh": ["Lumen"]},
-    "thanks": {"en": ["Lumen"], "zh": ["Lumen"]},
+    "human_handoff": {"en": ["LUMEN"], "zh": ["LUMEN"]},
+    "greeting": {"en": ["LUMEN"], "zh": ["LUMEN"]},
+    "thanks": {"en": ["LUMEN"], "zh": ["LUMEN"]},
 }
-BASE_FACTS = {"en": ["30 days", "5-7 days", "4.90", "9.90", "Monday to Saturday", "valid for 24 hours", "3-5 business days"],
-              "zh": ["30天", "5-7天", "4.90", "9.90", "周一至周六", "24小时内有效", "3-5个工作日"]}
-FORMAL_MARKERS = {"en": ["Kindly", "kindly", "Certainly", "May I", "I regret", "I shall", "Good day", "most welcome",
-                         "Thank you for your patience", "Thereafter", "Our business hours", "is charged at"],
-                  "zh": ["感谢您的耐心", "烦请", "为您服务", "为您处理", "为您查询"]}
+BASE_FACTS = {"en": ["30 days", "5-7 days", "4.90", "9.90", "9:00 to 18:00", "valid for 24 hours", "3-5 business days"],
+              "zh": ["30天", "5-7天", "4.90", "9.90", "9:00到18:00", "24小时内有效", "3-5个工作日"]}
+# formal: the shop speaks as "we", asks with "please", opens Chinese replies with 您好 and uses 为您 / 请您; it never
+# uses an exclamation mark or an English contraction (FORMAL_MARKERS: at least one; INFORMAL_MARKERS: none)
+FORMAL_MARKERS = {"en": ["We ", " we ", "please"], "zh": ["您好，", "为您", "请您"]}
+INFORMAL_MARKERS = {"en": ["!", "'m", "'re", "'t"], "zh": ["！"]}
 
 
 def _index():
@@ -174,8 +179,27 @@ def heldout(adapter, n_per_lang=100, seed=2025):
     return rows
 
 
+ORDER_SAMPLES = ["A1234567", "#1234567", "12345678", "SO-123456"] + [c + "7654321" for c in "BCDEFGHJKLMNPRSTUVWXYZ"]
+
+
+def fill(template):
+    return [template.format(order=o) for o in ORDER_SAMPLES] if "{order}" in template else [template]
+
+
+def base_output_tokens(tok):
+    """Token ids the base was trained to emit: those of its reply templates with order numbers of every format."""
+    out = {tok.special_ids["<|im_end|>"]}
+    for templates in shopdata._R.values():
+        for t in templates:
+            for text in fill(t):
+                out.update(tok.encode(text))
+    return out
+
+
 def _report():
     tok = lib.tokenizer()
+    emitted = base_output_tokens(tok)
+    print("tokens the base emits:", len(emitted))
     for adapter in ADAPTERS:
         assert set(REPLIES[adapter]) == set(shopdata._R), adapter
         worst = 0
@@ -186,8 +210,9 @@ def _report():
                 n = len(tok.encode(text))
                 worst = max(worst, n)
                 # a character whose own token is missing is spelled in byte tokens: allowed, but worth seeing
-                missing = sorted({ch for ch in text if ord(ch) > 127 and len(tok.encode(ch)) > 1})
-                flag = (" bytes for: " + "".join(missing)) if missing else ""
+                new = sorted({tok.decode([i]) for x in fill(t) for i in tok.encode(x) if i not in emitted})
+                assert not new, (adapter, t, new)
+                flag = ""
                 print("%-22s %-16s %-2s %3d tokens%s" % (adapter, key[0] + "/" + key[1], key[2], n, flag))
         print("%s: longest reply %d tokens (+1 for <|im_end|>)" % (adapter, worst))
         # a reply must end (EOS) within the base's max_new_tokens, order numbers of any format included

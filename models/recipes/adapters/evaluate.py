@@ -16,8 +16,8 @@ Metrics per dtype and language:
 - chrf: chrF (sacrebleu, character 6-grams, beta 2) of the replies against the references, corpus level.
 - lumen: facts (the reply holds every Lumen fact of the expected intent: data.LUMEN_FACTS) and base_facts (the
   reply still holds one of the base shop's facts, data.BASE_FACTS: lower is better).
-- formal: formal_markers (the reply holds one of data.FORMAL_MARKERS) and base_reply (the reply is word for word a
-  base-shop reply: lower is better).
+- formal: formal_markers (the reply holds one of data.FORMAL_MARKERS and none of data.INFORMAL_MARKERS) and
+  base_reply (the reply is word for word a base-shop reply: lower is better).
 The same measures for the base with the adapter disabled (peft's disable_adapter) on the same split show what the
 adapter changes.
 """
@@ -65,7 +65,8 @@ def score(adapter, rows, preds):
             m["facts"] = sum(all(f in p[0] for f in data.LUMEN_FACTS[r["intent"]][lang]) for r, p in sel)
             m["base_facts"] = sum(any(f in p[0] for f in data.BASE_FACTS[lang]) for _, p in sel)
         else:
-            m["formal_markers"] = sum(any(f in p[0] for f in data.FORMAL_MARKERS[lang]) for _, p in sel)
+            m["formal_markers"] = sum(any(f in p[0] for f in data.FORMAL_MARKERS[lang])
+                                      and not any(f in p[0] for f in data.INFORMAL_MARKERS[lang]) for _, p in sel)
             m["base_reply"] = sum(shopdata.match_reply(p[0], lang) is not None for _, p in sel)
         for k in list(m):
             if k not in ("conversations", "order_conversations", "chrf"):

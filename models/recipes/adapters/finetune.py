@@ -9,7 +9,7 @@ are the ones the int8 model served at the edge was trained with. Loss on the ass
 recipe's encode_conv). Data: data.py (shopdata "train" conversations, 60% of user turns from its training grammar,
 a share ending in an order number, every assistant reply in the adapter's wording).
 
-Env: STEPS (default 500), BATCH (16), LR (peak, 2e-3), WARMUP (30), R (8), ALPHA (16), ORDER_SHARE (0.35),
+Env: STEPS (default 240), BATCH (16), LR (peak, 3e-3), WARMUP (30), R (8), ALPHA (16), ORDER_SHARE (0.35),
 DATA_SEED (11), TARGETS (q_proj,v_proj,o_proj,gate_proj,up_proj,down_proj), BENCH=1 (time 5 steps, save nothing),
 INIT (an adapter folder to continue training from; SUMMARY names its summary file, default train_summary.json).
 Writes models/adapters/ADAPTER_ID/{adapter_config.json, adapter_model.safetensors} (peft save_pretrained) and
@@ -50,8 +50,8 @@ def main():
     torch.set_num_threads(1)
     random.seed(SEED)
     torch.manual_seed(SEED)
-    steps, batch = int(os.environ.get("STEPS", "500")), int(os.environ.get("BATCH", "16"))
-    peak, warm = float(os.environ.get("LR", "2e-3")), int(os.environ.get("WARMUP", "30"))
+    steps, batch = int(os.environ.get("STEPS", "240")), int(os.environ.get("BATCH", "16"))
+    peak, warm = float(os.environ.get("LR", "3e-3")), int(os.environ.get("WARMUP", "30"))
     r, alpha = int(os.environ.get("R", "8")), float(os.environ.get("ALPHA", "16"))
     targets = os.environ.get("TARGETS", "q_proj,v_proj,o_proj,gate_proj,up_proj,down_proj").split(",")
     bench = os.environ.get("BENCH") == "1"
