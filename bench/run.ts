@@ -4,6 +4,7 @@ import { benchCaptioning } from "./captioning.js";
 import { benchEmbeddings } from "./embeddings.js";
 import { benchFoundation } from "./foundation.js";
 import { benchGeneration } from "./generation.js";
+import { benchLora } from "./lora.js";
 import { benchMemory } from "./memory.js";
 import { benchQuantize } from "./quantize.js";
 import { benchScale } from "./scale.js";
@@ -23,6 +24,7 @@ const sections: Record<string, (models?: string[]) => Promise<string>> = {
   memory: benchMemory,
   captioning: benchCaptioning,
   scale: benchScale,
+  lora: benchLora,
 };
 
 const { values } = parseArgs({ options: { only: { type: "string" }, models: { type: "string" } } });

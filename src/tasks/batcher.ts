@@ -9,6 +9,7 @@ import {
   type FinishReason,
   presentCache,
 } from "./causal-lm.js";
+import { loraFeedBytes } from "./lora.js";
 import { type RunCost, runBytes } from "./run-memory.js";
 import {
   concatRows,
@@ -86,6 +87,15 @@ class Member extends Choices implements Stepper {
       if (this.failure !== undefined) throw this.failure;
       await this.batcher.advance(this.options.keepAlive);
     }
+  }
+
+  /**
+   * Finished, and every token picked for it handed out. Other generations drive the batch too, so
+   * a generation that reads its tokens slower than the batch steps (a slow client) finds several
+   * steps waiting, its last ones included: it is not done until it has read them.
+   */
+  override get done(): boolean {
+    return super.done && this.mailbox.length === 0;
   }
 
   close(): void {
@@ -204,16 +214,24 @@ export class DecodeBatcher {
     const admitted: Member[] = [];
     let rows = this.rows.length;
     let longest = Math.max(0, ...this.rows.map((row) => row.member.longest));
+    const adapters = this.rows.map((row) => row.member.options.adapter);
     while (this.queue.length > 0) {
       const member = this.queue[0] as Member;
       const nextRows = rows + member.options.n;
       const nextLongest = Math.max(longest, member.longest);
-      const fits = runBytes(this.limits.cost, nextRows, 1, nextLongest) <= this.limits.allowance;
-      if (rows > 0 && (nextRows > this.limits.maxRows || !fits)) break;
+      const nextAdapters = [
+        ...adapters,
+        ...Array.from({ length: member.options.n }, () => member.options.adapter),
+      ];
+      const bytes =
+        runBytes(this.limits.cost, nextRows, 1, nextLongest) +
+        loraFeedBytes(this.lm.layout.lora, nextAdapters);
+      if (rows > 0 && (nextRows > this.limits.maxRows || bytes > this.limits.allowance)) break;
       admitted.push(member);
       this.queue.shift();
       rows = nextRows;
       longest = nextLongest;
+      adapters.push(...nextAdapters.slice(adapters.length));
     }
     return admitted;
   }
@@ -228,7 +246,7 @@ export class DecodeBatcher {
     for (let start = 0; start < prompt.length; start += chunk) {
       if (start > 0) await session.yieldTurn();
       const piece = prompt.slice(start, start + chunk);
-      const feeds = decoderFeeds(this.lm, [piece], [start], start, cache);
+      const feeds = decoderFeeds(this.lm, [piece], [start], start, cache, [member.options.adapter]);
       const outputs = await session.run(feeds);
       cache = presentCache(this.lm, outputs);
       logits = lastLogits(outputs.logits as Tensor);
@@ -282,7 +300,10 @@ export class DecodeBatcher {
   private async decode(): Promise<void> {
     const tokens = this.rows.map((row) => [row.member.generated[row.choice]?.at(-1) ?? 0]);
     const lengths = this.rows.map((row) => row.length);
-    const outputs = await this.lm.session.run(decoderFeeds(this.lm, tokens, lengths, this.width, this.cache));
+    const adapters = this.rows.map((row) => row.member.options.adapter);
+    const outputs = await this.lm.session.run(
+      decoderFeeds(this.lm, tokens, lengths, this.width, this.cache, adapters),
+    );
     this.cache = presentCache(this.lm, outputs);
     this.width += 1;
     const logits = lastLogits(outputs.logits as Tensor);
