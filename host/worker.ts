@@ -45,6 +45,8 @@ export interface WorkerOptions {
    */
   onLog?: (line: string) => void;
   manifestTtlMs?: number;
+  /** BATCHING: "off" makes concurrent requests take turns instead of sharing runs. */
+  batching?: "on" | "off";
 }
 
 export async function startWorker(options: WorkerOptions = {}): Promise<TestWorker> {
@@ -74,6 +76,7 @@ export async function startWorker(options: WorkerOptions = {}): Promise<TestWork
       ...(options.aliases === undefined ? {} : { MODEL_ALIASES: JSON.stringify(options.aliases) }),
       ...options.secrets,
       ...(options.manifestTtlMs ? { MANIFEST_TTL_MS: String(options.manifestTtlMs) } : {}),
+      ...(options.batching ? { BATCHING: options.batching } : {}),
     },
     ...(options.rateLimit ? { ratelimits: { RATE_LIMITER: { simple: options.rateLimit } } } : {}),
     handleRuntimeStdio: captureStdout(options.onLog ?? (() => undefined)),
