@@ -34,6 +34,7 @@ function join(generator: TextGenerator, options: Omit<DecodeOptions, "eosIds">):
     maxQueue: MAX_BATCH_QUEUE,
     cost: generator.runCost,
     allowance: generator.runAllowance,
+    memory: generator.memory,
   });
   return batcher.join({ ...options, eosIds });
 }
@@ -134,8 +135,17 @@ describe("continuous batching on the bundled chat model", () => {
       const staying = join(lease.value, options(second.input_ids));
       await leaving.step();
       await leaving.step();
+      const { past, kvHeads, headDim } = lease.value.lm.layout;
+      const perPosition = past.length * 2 * kvHeads * headDim * 4;
+      const longest = Math.max(first.input_ids.length, second.input_ids.length) + 48;
+      assert.equal(
+        registry.cache.stats().reserved_bytes,
+        2 * longest * perPosition,
+        "the KV cache of both rows, grown to their longest, is charged to the model budget",
+      );
       leaving.close();
       const stayed = await drain(staying);
+      assert.equal(registry.cache.stats().reserved_bytes, 0, "given back when the rows leave");
       assert.deepEqual(stayed[0], second.int8.greedy_ids);
       assert.ok((leaving.generated[0]?.length ?? 0) < first.int8.greedy_ids.length, "it stopped early");
       assert.equal(batchStatsOf(lease.value.lm.session)?.active_rows, 0);

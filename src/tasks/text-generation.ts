@@ -2,7 +2,7 @@ import { ApiError, invalidParam } from "../errors.js";
 import type { Manifest } from "../runtime/manifest.js";
 import type { ChatMessage } from "../text/chat-template.js";
 import { StreamDecoder } from "../text/stream-decoder.js";
-import { batcherFor, type Stepper } from "./batcher.js";
+import { type BatchLimits, batcherFor, type Stepper } from "./batcher.js";
 import { type CausalLM, causalLM, type DecodeOptions, DecodeRun, type FinishReason } from "./causal-lm.js";
 import { idList } from "./model-config.js";
 import { pickOnnx } from "./model-files.js";
@@ -38,6 +38,8 @@ export interface TextGenerator {
   /** Concurrent generations share each decode step (off: they take turns, one run each). */
   batching: boolean;
   keepAlive: (work: Promise<unknown>) => void;
+  /** The isolate's model budget, which a batch's KV cache is charged to. */
+  memory: BatchLimits["memory"];
 }
 
 /** Rows one batched step may hold, and generations that may wait for a place before a 429. */
@@ -60,6 +62,7 @@ export const openGenerator: Opener<TextGenerator> = (registry, manifest, dtype) 
       runAllowance: registry.runAllowanceBytes,
       batching: registry.batching,
       keepAlive: (work) => registry.keepAlive(work),
+      memory: registry.cache,
     };
   });
 
@@ -240,6 +243,7 @@ export async function* generateText(
           maxQueue: MAX_BATCH_QUEUE,
           cost: generator.runCost,
           allowance: generator.runAllowance,
+          memory: generator.memory,
         }).join(options)
       : new DecodeRun(generator.lm, options);
   const decoders = Array.from(
