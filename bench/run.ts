@@ -1,6 +1,7 @@
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
 import { benchCaptioning } from "./captioning.js";
+import { benchConcurrency } from "./concurrency.js";
 import { benchEmbeddings } from "./embeddings.js";
 import { benchFoundation } from "./foundation.js";
 import { benchGeneration } from "./generation.js";
@@ -21,6 +22,7 @@ const sections: Record<string, (models?: string[]) => Promise<string>> = {
   quantize: benchQuantize,
   memory: benchMemory,
   captioning: benchCaptioning,
+  concurrency: benchConcurrency,
 };
 
 const { values } = parseArgs({ options: { only: { type: "string" }, models: { type: "string" } } });
