@@ -88,7 +88,7 @@ function ttft(rounds: Rounds, p: number): number {
 }
 
 /** A streamed chat completion through the worker, timed by the client from request to chunks. */
-async function workerStream(worker: TestWorker, prompt: string, eosIds: Set<number>): Promise<Stream> {
+export async function workerStream(worker: TestWorker, prompt: string, eosIds: Set<number>): Promise<Stream> {
   const started = performance.now();
   const response = await worker.post("/v1/chat/completions", {
     model: `${MODEL}:${DTYPE}`,

@@ -6,6 +6,7 @@ import { benchEmbeddings } from "./embeddings.js";
 import { benchFoundation } from "./foundation.js";
 import { benchGeneration } from "./generation.js";
 import { benchMemory } from "./memory.js";
+import { benchProfile } from "./profile.js";
 import { benchQuantize } from "./quantize.js";
 import { benchTranslation } from "./translation.js";
 
@@ -23,6 +24,7 @@ const sections: Record<string, (models?: string[]) => Promise<string>> = {
   memory: benchMemory,
   captioning: benchCaptioning,
   concurrency: benchConcurrency,
+  profile: benchProfile,
 };
 
 const { values } = parseArgs({ options: { only: { type: "string" }, models: { type: "string" } } });

@@ -47,6 +47,8 @@ export interface WorkerOptions {
   manifestTtlMs?: number;
   /** BATCHING: "off" makes concurrent requests take turns instead of sharing runs. */
   batching?: "on" | "off";
+  /** Opens workerd's V8 inspector (Chrome DevTools Protocol) on this port, for CPU profiles. */
+  inspectorPort?: number;
 }
 
 export async function startWorker(options: WorkerOptions = {}): Promise<TestWorker> {
@@ -78,6 +80,7 @@ export async function startWorker(options: WorkerOptions = {}): Promise<TestWork
       ...(options.manifestTtlMs ? { MANIFEST_TTL_MS: String(options.manifestTtlMs) } : {}),
       ...(options.batching ? { BATCHING: options.batching } : {}),
     },
+    ...(options.inspectorPort ? { inspectorPort: options.inspectorPort } : {}),
     ...(options.rateLimit ? { ratelimits: { RATE_LIMITER: { simple: options.rateLimit } } } : {}),
     handleRuntimeStdio: captureStdout(options.onLog ?? (() => undefined)),
   });
