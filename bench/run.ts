@@ -8,6 +8,7 @@ import { benchGeneration } from "./generation.js";
 import { benchMemory } from "./memory.js";
 import { benchProfile } from "./profile.js";
 import { benchQuantize } from "./quantize.js";
+import { benchScale } from "./scale.js";
 import { benchTranslation } from "./translation.js";
 
 /**
@@ -23,6 +24,7 @@ const sections: Record<string, (models?: string[]) => Promise<string>> = {
   quantize: benchQuantize,
   memory: benchMemory,
   captioning: benchCaptioning,
+  scale: benchScale,
   concurrency: benchConcurrency,
   profile: benchProfile,
 };

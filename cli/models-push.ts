@@ -3,13 +3,16 @@ import { parseArgs } from "node:util";
 import { TASKS, type Task } from "../src/runtime/manifest.js";
 import { FolderError } from "./lib/folder-error.js";
 import { pushModel } from "./lib/push.js";
+import { describeReport, type QuantizedCopy, quantizedCopy } from "./lib/quantize/folder.js";
 import { LOCAL_PERSIST, localTarget, remoteTarget } from "./lib/targets.js";
 
-const usage = `Usage: npm run models:push -- <folder> [--id NAME] [--task TASK] [--local | --remote] [--persist-to DIR] [--force]
+const usage = `Usage: npm run models:push -- <folder> [--id NAME] [--task TASK] [--quantize int8] [--local | --remote] [--persist-to DIR] [--force]
 
 Validates a Hugging Face model folder (config.json, onnx/*.onnx, tokenizer files), writes its
 manifest (sizes, sha256, ONNX inputs/outputs, measured memory) and uploads it to the MODELS bucket:
-the local dev R2 (default, ${LOCAL_PERSIST}) or real R2 (--remote, through wrangler).`;
+the local dev R2 (default, ${LOCAL_PERSIST}) or real R2 (--remote, through wrangler).
+--quantize int8 pushes onnx/<name>_quantized.onnx beside every float file, made as models:quantize
+makes it, from a copy: the folder itself is not changed.`;
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -20,6 +23,7 @@ const { values, positionals } = parseArgs({
     remote: { type: "boolean" },
     "persist-to": { type: "string" },
     force: { type: "boolean" },
+    quantize: { type: "string" },
     help: { type: "boolean", short: "h" },
   },
 });
@@ -34,10 +38,22 @@ if (values.task !== undefined && !TASKS.includes(values.task as Task)) {
   process.exit(2);
 }
 
+if (values.quantize !== undefined && values.quantize !== "int8") {
+  console.error("--quantize takes int8");
+  process.exit(2);
+}
+
 const target = values.remote ? await remoteTarget() : await localTarget(values["persist-to"]);
+let quantized: QuantizedCopy | undefined;
 try {
+  if (values.quantize) {
+    quantized = await quantizedCopy(resolve(folder)).catch((error: unknown) => {
+      throw new FolderError(`--quantize int8: ${error instanceof Error ? error.message : String(error)}`);
+    });
+    for (const file of quantized.reports) console.error(describeReport(file));
+  }
   await pushModel(target, {
-    folder: resolve(folder),
+    folder: quantized?.folder ?? resolve(folder),
     id: values.id ?? basename(resolve(folder)),
     task: values.task as Task | undefined,
     force: values.force,
@@ -47,5 +63,6 @@ try {
   console.error(`models:push: ${error.message}`);
   process.exitCode = 1;
 } finally {
+  await quantized?.remove();
   await target.close();
 }

@@ -21,6 +21,13 @@ export interface Env {
   RATE_LIMITER?: RateLimit;
   /** One secret per API key, written by `npm run keys:create` (see middleware/key-record.ts). */
   [name: `API_KEY_${string}`]: string | undefined;
+  /**
+   * Hosts image URLs may be fetched from (comma-separated, or "*"); unset or empty: only inline
+   * images are accepted. One request's downloads share MAX_BODY_BYTES.
+   */
+  IMAGE_URL_HOSTS?: string;
+  /** How long one request may spend fetching its images (5000 by default). */
+  IMAGE_FETCH_TIMEOUT_MS?: string;
   /** How long an isolate trusts a manifest before reading it again (30000 by default). */
   MANIFEST_TTL_MS?: string;
 }

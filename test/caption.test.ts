@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { engineWith } from "../host/engine.js";
@@ -249,5 +251,97 @@ describe("captioning through the worker", () => {
       400,
       { code: "image_required", param: "messages" },
     );
+  });
+});
+
+describe("image URLs, for an operator who lists the hosts (IMAGE_URL_HOSTS)", () => {
+  const image = images[0] as Uint8Array;
+  let worker: TestWorker;
+  let server: Server;
+  let origin: string;
+  /** Requests the image server saw, to show a refused URL is never fetched. */
+  const seen: string[] = [];
+
+  before(async () => {
+    server = createServer((request, response) => {
+      seen.push(request.url ?? "");
+      const path = request.url ?? "";
+      if (path === "/scene.png") response.writeHead(200, { "content-type": "image/png" }).end(image);
+      else if (path === "/moved") response.writeHead(302, { location: "/scene.png" }).end();
+      else if (path === "/elsewhere")
+        response.writeHead(302, { location: "https://example.com/x.png" }).end();
+      else if (path === "/big")
+        response.writeHead(200, { "content-length": String(600_000) }).end(Buffer.alloc(600_000));
+      else if (path === "/big-chunked") {
+        response.writeHead(200, { "content-type": "image/png" });
+        for (let i = 0; i < 6; i++) response.write(Buffer.alloc(100_000));
+        response.end();
+      } else if (path === "/slow") setTimeout(() => response.writeHead(200).end(image), 5000);
+      else response.writeHead(404).end();
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    worker = await startWorker({
+      maxBodyBytes: 500_000,
+      secrets: { IMAGE_URL_HOSTS: new URL(origin).host, IMAGE_FETCH_TIMEOUT_MS: "1500" },
+    });
+    await worker.push(join(MODELS_DIR, "captioner"), "captioner");
+  });
+  after(async () => {
+    await worker.close();
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  });
+
+  test("a listed host's image is captioned as the same image sent inline, on every route", async () => {
+    const inline = await worker.post("/v1/caption", { images: [dataUrl(image)] });
+    const expected = ((await inline.json()) as { captions: { text: string }[] }).captions[0]?.text;
+    assert.equal(expected, forPrompt(golden.int8.greedy, "")[0]?.text);
+    for (const url of [`${origin}/scene.png`, `${origin}/moved`]) {
+      const batch = await worker.post("/v1/caption", { images: [url] });
+      assert.equal(batch.status, 200, await batch.clone().text());
+      assert.equal(
+        ((await batch.json()) as { captions: { text: string }[] }).captions[0]?.text,
+        expected,
+        url,
+      );
+    }
+    const chat = await worker.post("/v1/chat/completions", {
+      model: "captioner",
+      messages: [
+        { role: "user", content: [{ type: "image_url", image_url: { url: `${origin}/scene.png` } }] },
+      ],
+    });
+    assert.equal(chat.status, 200, await chat.clone().text());
+    const reply = (await chat.json()) as { choices: { message: { content: string } }[] };
+    assert.equal(reply.choices[0]?.message.content, expected);
+    const workersAi = await worker.post("/ai/run/captioner", { image: `${origin}/scene.png` });
+    assert.equal(((await workersAi.json()) as { description: string }).description, expected);
+  });
+
+  test("other hosts, redirects off the list, errors, oversized and slow images are 400s naming the image", async () => {
+    const port = new URL(origin).port;
+    const cases: [string, string, RegExp][] = [
+      [`http://localhost:${port}/scene.png`, "image_url_not_allowed", /localhost/],
+      [`http://192.0.2.1:${port}/scene.png`, "image_url_not_allowed", /https/],
+      [`${origin}/elsewhere`, "image_url_not_allowed", /example\.com/],
+      [`${origin}/missing.png`, "image_fetch_failed", /404/],
+      [`${origin}/big`, "image_too_large", /500000 bytes/],
+      [`${origin}/big-chunked`, "image_too_large", /500000 bytes/],
+      [`${origin}/slow`, "image_fetch_timeout", /1500 ms/],
+    ];
+    for (const [url, code, message] of cases) {
+      seen.length = 0;
+      const error = await expectError(
+        await worker.post("/v1/caption", { images: [dataUrl(image), url] }),
+        400,
+        {
+          code,
+          param: "images[1]",
+        },
+      );
+      assert.match(error.message, message, url);
+      if (code === "image_url_not_allowed" && !url.includes("elsewhere")) assert.deepEqual(seen, [], url);
+    }
   });
 });

@@ -1,13 +1,15 @@
 import { imageError } from "./decode.js";
+import type { ImageFetcher } from "./remote.js";
 
 /**
  * Image bytes from request fields: `data:` URLs (OpenAI's image_url), bare base64 and byte arrays
- * (Workers AI). Remote URLs are refused: the worker does not fetch images on a client's behalf.
+ * (Workers AI), and http(s) URLs only when the operator allows remote images (a fetcher is given).
  */
-export function bytesFromUrl(url: string, param: string): Uint8Array {
+export async function bytesFromUrl(url: string, param: string, fetcher?: ImageFetcher): Promise<Uint8Array> {
   if (/^https?:/i.test(url)) {
+    if (fetcher) return fetcher.fetch(url, param);
     throw imageError(
-      "Image URLs are not fetched; send the image inline as a data: URL (data:image/png;base64,...).",
+      "Image URLs are not fetched by this server; send the image inline as a data: URL (data:image/png;base64,...).",
       "image_url_not_allowed",
       param,
     );

@@ -1,10 +1,11 @@
 import { type Context, Hono } from "hono";
 import { z } from "zod";
-import type { AppEnv } from "../env.js";
+import { type AppEnv, DEFAULT_MAX_BODY_BYTES, positiveNumber } from "../env.js";
 import { invalidParam } from "../errors.js";
 import { readJson } from "../http.js";
 import { DEFAULT_MAX_PIXELS } from "../image/decode.js";
 import { bytesFromBase64, bytesFromUrl } from "../image/input.js";
+import { DEFAULT_IMAGE_FETCH_TIMEOUT_MS, ImageFetcher, remoteImagePolicy } from "../image/remote.js";
 import { withLease } from "../runtime/isolate-cache.js";
 import type { Manifest } from "../runtime/manifest.js";
 import { type CaptionResult, caption, imageBatch, openCaptioner } from "../tasks/captioning.js";
@@ -63,11 +64,32 @@ export const captionRequest = z.strictObject({
   max_tokens: z.number().int().min(1).max(MAX_CAPTION_TOKENS).optional(),
 });
 
-/** An image field: a data: URL, or bare base64. */
-function imageField(value: string, param: string): Uint8Array {
+/** Remote images for this request, if the operator allows them (IMAGE_URL_HOSTS). */
+function imageFetcher(c: Context<AppEnv>): ImageFetcher | undefined {
+  const policy = remoteImagePolicy(
+    c.env.IMAGE_URL_HOSTS,
+    positiveNumber(c.env.IMAGE_FETCH_TIMEOUT_MS, DEFAULT_IMAGE_FETCH_TIMEOUT_MS),
+    positiveNumber(c.env.MAX_BODY_BYTES, DEFAULT_MAX_BODY_BYTES),
+  );
+  return policy && new ImageFetcher(policy, c.req.raw.signal);
+}
+
+/** An image field: a data: or http(s) URL, or bare base64. */
+function imageField(value: string, param: string, fetcher: ImageFetcher | undefined): Promise<Uint8Array> {
   return value.startsWith("data:") || /^https?:/i.test(value)
-    ? bytesFromUrl(value, param)
-    : bytesFromBase64(value, param);
+    ? bytesFromUrl(value, param, fetcher)
+    : Promise.resolve(bytesFromBase64(value, param));
+}
+
+/** One at a time, so a refused image stops the downloads that would follow it. */
+async function imageFields(
+  values: string[],
+  param: (index: number) => string,
+  fetcher: ImageFetcher | undefined,
+) {
+  const images: Uint8Array[] = [];
+  for (const [index, value] of values.entries()) images.push(await imageField(value, param(index), fetcher));
+  return images;
 }
 
 export const captionRoute = new Hono<AppEnv>().post("/v1/caption", async (c) => {
@@ -79,7 +101,7 @@ export const captionRoute = new Hono<AppEnv>().post("/v1/caption", async (c) => 
     : await onlyModelFor(registry, "image-to-text", "an image-to-text");
   const param = (index: number) => `images[${index}]`;
   const job = {
-    images: body.images.map((image, index) => imageField(image, param(index))),
+    images: await imageFields(body.images, param, imageFetcher(c)),
     param,
     prompt: body.prompt,
     numBeams: body.num_beams,
@@ -110,7 +132,7 @@ interface ChatCaptionBody {
  * Chat completions for an image-to-text model: the images of the last user message are captioned, its
  * text parts are the prompt. One choice; several images give one caption per line.
  */
-export function chatCaption(
+export async function chatCaption(
   c: Context<AppEnv>,
   manifest: Manifest,
   dtype: string | undefined,
@@ -131,25 +153,28 @@ export function chatCaption(
   const index = body.messages.findLastIndex((message) => message.role === "user");
   const message = body.messages[index];
   const parts = message && typeof message.content !== "string" ? message.content : [];
-  const images: Uint8Array[] = [];
+  const urls: string[] = [];
   const params: string[] = [];
   const texts: string[] = [];
   parts.forEach((part, at) => {
     if (part.type === "text") texts.push(part.text);
     else {
-      const param = `messages[${index}].content[${at}].image_url.url`;
-      params.push(param);
-      images.push(bytesFromUrl(part.image_url.url, param));
+      params.push(`messages[${index}].content[${at}].image_url.url`);
+      urls.push(part.image_url.url);
     }
   });
-  if (images.length === 0) {
+  if (urls.length === 0) {
     throw invalidParam(
       "messages",
       `The model '${manifest.id}' describes images: send the last user message with image_url content parts.`,
       "image_required",
     );
   }
-  if (images.length > MAX_IMAGES) throw invalidParam("messages", `At most ${MAX_IMAGES} images per request.`);
+  if (urls.length > MAX_IMAGES) throw invalidParam("messages", `At most ${MAX_IMAGES} images per request.`);
+  const fetcher = imageFetcher(c);
+  const images: Uint8Array[] = [];
+  for (const [at, url] of urls.entries())
+    images.push(await bytesFromUrl(url, params[at] ?? "messages", fetcher));
   const prompt = texts.join(" ").trim();
   const job = {
     images,
@@ -194,7 +219,9 @@ export async function workersAiCaption(
 ): Promise<Response> {
   const body = await readJson(c, workersAiRequest);
   const bytes =
-    typeof body.image === "string" ? imageField(body.image, "image") : Uint8Array.from(body.image);
+    typeof body.image === "string"
+      ? await imageField(body.image, "image", imageFetcher(c))
+      : Uint8Array.from(body.image);
   const job = { images: [bytes], param: () => "image", prompt: body.prompt, maxTokens: body.max_tokens };
   return runCaption(c, manifest, dtype, job, (result) =>
     c.json({ description: result.captions[0]?.text ?? "" }),
