@@ -51,6 +51,11 @@ export interface BatchLimits {
   maxQueue: number;
   cost: RunCost;
   allowance: number;
+  /**
+   * Where the KV cache's bytes, kept in JS between steps, are charged (the isolate's model budget),
+   * for the longest the batch's rows can grow; a generation that does not fit waits for rows to leave.
+   */
+  memory?: { reserve(bytes: number): boolean; unreserve(bytes: number): void };
 }
 
 export interface BatchStats {
@@ -134,11 +139,16 @@ export class DecodeBatcher {
   private rowSteps = 0;
   private tokens = 0;
   private busyMs = 0;
+  private reservedBytes = 0;
+  private readonly bytesPerPosition: number;
 
   constructor(
     private readonly lm: CausalLM,
     private readonly limits: BatchLimits,
-  ) {}
+  ) {
+    const { past, kvHeads, headDim, kvType } = lm.layout;
+    this.bytesPerPosition = past.length * 2 * kvHeads * headDim * (kvType === "float16" ? 2 : 4);
+  }
 
   join(options: DecodeOptions): Stepper {
     if (this.queue.length >= this.limits.maxQueue) {
@@ -205,6 +215,7 @@ export class DecodeBatcher {
       this.queue.length = 0;
       this.cache = undefined;
       this.width = 0;
+      this.chargeCache(0, 0);
     }
     this.busyMs += performance.now() - started;
   }
@@ -227,6 +238,18 @@ export class DecodeBatcher {
         runBytes(this.limits.cost, nextRows, 1, nextLongest) +
         loraFeedBytes(this.lm.layout.lora, nextAdapters);
       if (rows > 0 && (nextRows > this.limits.maxRows || bytes > this.limits.allowance)) break;
+      if (!this.chargeCache(nextRows, nextLongest)) {
+        if (rows > 0) break;
+        this.queue.shift();
+        member.fail(
+          new ApiError(
+            503,
+            "The isolate's memory is in use by running requests; retry shortly.",
+            "memory_busy",
+          ),
+        );
+        continue;
+      }
       admitted.push(member);
       this.queue.shift();
       rows = nextRows;
@@ -278,6 +301,8 @@ export class DecodeBatcher {
   /** Drops rows that finished or whose request left, then the padding no remaining row needs. */
   private compact(): void {
     const keep = this.rows.flatMap((row, index) => (row.member.finished[row.choice] ? [] : [index]));
+    const longest = Math.max(0, ...keep.map((index) => this.rows[index]?.member.longest ?? 0));
+    this.chargeCache(keep.length, longest);
     if (keep.length === this.rows.length) return;
     const { ort } = this.lm.session;
     this.rows = keep.map((index) => this.rows[index] as Row);
@@ -294,6 +319,20 @@ export class DecodeBatcher {
       ]),
     );
     this.width = width;
+  }
+
+  /**
+   * Charges the cache's bytes for `rows` rows that can grow to `longest` positions: more is taken
+   * from the budget (false when it has no room), less gives the difference back.
+   */
+  private chargeCache(rows: number, longest: number): boolean {
+    const { memory } = this.limits;
+    if (!memory) return true;
+    const bytes = rows * longest * this.bytesPerPosition;
+    if (bytes > this.reservedBytes && !memory.reserve(bytes - this.reservedBytes)) return false;
+    if (bytes < this.reservedBytes) memory.unreserve(this.reservedBytes - bytes);
+    this.reservedBytes = bytes;
+    return true;
   }
 
   /** One token for every active row. */

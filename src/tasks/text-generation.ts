@@ -2,7 +2,7 @@ import { ApiError, invalidParam } from "../errors.js";
 import { findFile, loraPath, type Manifest } from "../runtime/manifest.js";
 import type { ChatMessage } from "../text/chat-template.js";
 import { StreamDecoder } from "../text/stream-decoder.js";
-import { batcherFor, type Stepper } from "./batcher.js";
+import { type BatchLimits, batcherFor, type Stepper } from "./batcher.js";
 import { type CausalLM, causalLM, type DecodeOptions, DecodeRun, type FinishReason } from "./causal-lm.js";
 import { assertAdapterFits, type LoraAdapter, loadAdapter } from "./lora.js";
 import { idList } from "./model-config.js";
@@ -42,6 +42,8 @@ export interface TextGenerator {
   /** Concurrent generations share each decode step (off: they take turns, one run each). */
   batching: boolean;
   keepAlive: (work: Promise<unknown>) => void;
+  /** The isolate's model budget, which a batch's KV cache is charged to. */
+  memory: BatchLimits["memory"];
 }
 
 /** Rows one batched step may hold, and generations that may wait for a place before a 429. */
@@ -82,6 +84,7 @@ export const openGenerator: Opener<TextGenerator> = (registry, named, dtype) =>
       runAllowance: registry.runAllowanceBytes,
       batching: registry.batching,
       keepAlive: (work) => registry.keepAlive(work),
+      memory: registry.cache,
     };
   });
 
@@ -263,6 +266,7 @@ export async function* generateText(
           maxQueue: MAX_BATCH_QUEUE,
           cost: generator.runCost,
           allowance: generator.runAllowance,
+          memory: generator.memory,
         }).join(options)
       : new DecodeRun(generator.lm, options);
   const decoders = Array.from(
