@@ -99,6 +99,11 @@ export interface InputSettings {
   numReturnSequences: number;
   maxNewTokens: number;
   forcedBosId?: number;
+  /**
+   * Picks the next token of a one-beam input from its processed log-probabilities and its tokens so
+   * far (a sampler); greedy without one. Beams always take the most likely.
+   */
+  choose?: (logprobs: Float32Array, generated: readonly number[]) => number;
 }
 
 export interface Seq2SeqOptions extends InputSettings {
@@ -204,6 +209,22 @@ export class Seq2SeqDecode {
     return this.sequences.length;
   }
 
+  /**
+   * The tokens a one-beam input has so far (its final tokens once it is done): what a stream shows
+   * between steps. A beam input's best sequence is known only at its end.
+   */
+  tokensOf(input: number): readonly number[] {
+    const own = this.inputs[input];
+    if (!own) return [];
+    const best = own.hypotheses.kept[0];
+    if (own.hypotheses.done && best) return best.tokens;
+    return this.sequences[own.from] ?? [];
+  }
+
+  isDone(input: number): boolean {
+    return this.inputs[input]?.hypotheses.done ?? true;
+  }
+
   /** Per input, its hypotheses best first (as many as it asked to return). */
   results(): Hypothesis[][] {
     return this.inputs.map(({ hypotheses, settings }) =>
@@ -247,7 +268,7 @@ export class Seq2SeqDecode {
       );
       if (beams === 1) {
         const row = processed[0] ?? new Float32Array();
-        const token = argmax(row);
+        const token = settings.choose ? settings.choose(row, sequences[from] ?? []) : argmax(row);
         sources.push(from);
         sequences[from]?.push(token);
         scores[from] = (scores[from] ?? 0) + (row[token] ?? 0);

@@ -144,6 +144,37 @@ export interface ResolvedGeneration {
   n: number;
 }
 
+/** A request's sampling over the model's generation_config.json defaults; logit_bias keys checked. */
+export function resolveSampling(
+  params: GenerationParams,
+  defaults: TextAssets["generation"],
+  vocab: number,
+): SamplingParams {
+  const sampleByDefault = defaults.do_sample === true;
+  const logitBias = new Map<number, number>();
+  for (const [key, bias] of Object.entries(params.logitBias ?? {})) {
+    // OpenAI's keys are token ids in decimal: "0x10", " 5" or "1e2" are not ids.
+    const id = /^(?:0|[1-9]\d{0,9})$/.test(key) ? Number(key) : Number.NaN;
+    if (!Number.isInteger(id) || id >= vocab) {
+      throw invalidParam(
+        "logit_bias",
+        `logit_bias names token ${key}, which is not in the vocabulary (0..${vocab - 1}).`,
+      );
+    }
+    logitBias.set(id, bias);
+  }
+  return {
+    temperature: params.temperature ?? (sampleByDefault ? (defaults.temperature ?? 1) : 0),
+    topK: params.topK ?? (sampleByDefault ? (defaults.top_k ?? 0) : 0),
+    topP: params.topP ?? (sampleByDefault ? (defaults.top_p ?? 1) : 1),
+    minP: params.minP ?? defaults.min_p ?? 0,
+    repetitionPenalty: params.repetitionPenalty ?? defaults.repetition_penalty ?? 1,
+    frequencyPenalty: params.frequencyPenalty ?? 0,
+    presencePenalty: params.presencePenalty ?? 0,
+    logitBias,
+  };
+}
+
 /** Request parameters over the model's generation_config.json defaults, checked against the context. */
 export function resolveGeneration(
   generator: TextGenerator,
@@ -169,20 +200,6 @@ export function resolveGeneration(
       "context_length_exceeded",
     );
   }
-  const sampleByDefault = defaults.do_sample === true;
-  const vocab = generator.assets.tokenizer.vocabSize;
-  const logitBias = new Map<number, number>();
-  for (const [key, bias] of Object.entries(params.logitBias ?? {})) {
-    // OpenAI's keys are token ids in decimal: "0x10", " 5" or "1e2" are not ids.
-    const id = /^(?:0|[1-9]\d{0,9})$/.test(key) ? Number(key) : Number.NaN;
-    if (!Number.isInteger(id) || id >= vocab) {
-      throw invalidParam(
-        "logit_bias",
-        `logit_bias names token ${key}, which is not in the vocabulary (0..${vocab - 1}).`,
-      );
-    }
-    logitBias.set(id, bias);
-  }
   const maxNewTokens = Math.min(params.maxTokens ?? defaults.max_new_tokens ?? 256, room);
   return {
     maxNewTokens,
@@ -190,16 +207,7 @@ export function resolveGeneration(
     n: params.n,
     seed: params.seed ?? Math.floor(Math.random() * 2 ** 31),
     stop: params.stop ?? [],
-    sampling: {
-      temperature: params.temperature ?? (sampleByDefault ? (defaults.temperature ?? 1) : 0),
-      topK: params.topK ?? (sampleByDefault ? (defaults.top_k ?? 0) : 0),
-      topP: params.topP ?? (sampleByDefault ? (defaults.top_p ?? 1) : 1),
-      minP: params.minP ?? defaults.min_p ?? 0,
-      repetitionPenalty: params.repetitionPenalty ?? defaults.repetition_penalty ?? 1,
-      frequencyPenalty: params.frequencyPenalty ?? 0,
-      presencePenalty: params.presencePenalty ?? 0,
-      logitBias,
-    },
+    sampling: resolveSampling(params, defaults, generator.assets.tokenizer.vocabSize),
   };
 }
 
