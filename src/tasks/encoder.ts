@@ -5,7 +5,7 @@ import type { ModelRegistry } from "../runtime/registry.js";
 import type { Feeds, ModelSession } from "../runtime/session.js";
 import { pickOnnx } from "./model-files.js";
 import { type Opener, openForTask, specialTokenId, type TextAssets, textAssets } from "./open-model.js";
-import { chunkRows, type RunCost, runBytes, runCost } from "./run-memory.js";
+import { chunkRows, fileRunCost, type RunCost, runBytes } from "./run-memory.js";
 import { floatData, paddedBatch } from "./tensors.js";
 
 /**
@@ -53,7 +53,7 @@ export const openEncoder: Opener<Encoder> = (registry, manifest, dtype) =>
         typeof tokenizerMax === "number" ? tokenizerMax : Number.POSITIVE_INFINITY,
       ),
       padId: specialTokenId(tokenizer, "pad_token") ?? config.padId ?? 0,
-      runCost: runCost(config, { logits: false, cache: false }),
+      runCost: fileRunCost(file, config, { logits: false, cache: false }),
       runAllowance: registry.runAllowanceBytes,
     };
   });
@@ -146,7 +146,7 @@ export interface EmbedOptions {
 async function inChunks<R>(encoder: Encoder, batch: number[][], run: (chunk: number[][]) => Promise<R[]>) {
   const results: R[] = [];
   const bytes = (rows: number, longest: number) => runBytes(encoder.runCost, rows, longest);
-  const chunks = chunkRows(batch, (row) => row.length, bytes, encoder.runAllowance);
+  const chunks = chunkRows(batch, (row) => row.length, bytes, encoder.runAllowance, encoder.runCost.basis);
   for (const chunk of chunks) {
     if (chunks.length > 1) await encoder.session.yieldTurn();
     results.push(...(await run(chunk)));

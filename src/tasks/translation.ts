@@ -6,13 +6,14 @@ import type { Hypothesis } from "./beam-search.js";
 import { idList } from "./model-config.js";
 import { pickOnnx } from "./model-files.js";
 import { type Opener, openForTask, textAssets } from "./open-model.js";
-import { chunkRows, runBytes, runCost } from "./run-memory.js";
+import { basisOf, chunkRows, fileRunCost, type RunCost, runBytes } from "./run-memory.js";
 import { generateSeq2Seq, type OpenedSeq2Seq, type Seq2SeqOptions, seq2seqModel } from "./seq2seq.js";
 
 export interface Translator extends OpenedSeq2Seq {
   languages: LanguageTokens;
   maxInputTokens: number;
   runAllowance: number;
+  runCosts: { encoder: RunCost; decoder: RunCost };
 }
 
 /** Opens a translation model: encoder, decoder(s), tokenizer, languages. */
@@ -46,6 +47,11 @@ export const openTranslator: Opener<Translator> = (registry, manifest, dtype) =>
         typeof tokenizerMax === "number" ? tokenizerMax : Number.POSITIVE_INFINITY,
       ),
       model: seq2seqModel({ encoder, decoder, decoderWithPast }, assets.config),
+      // The decoder that runs the steps over the cache: the merged one, or the one with past inputs.
+      runCosts: {
+        encoder: fileRunCost(encoderFile, assets.config, { logits: false, cache: false }),
+        decoder: fileRunCost(files.at(-1) ?? encoderFile, assets.config, { logits: true, cache: true }),
+      },
       runAllowance: registry.runAllowanceBytes,
     };
   });
@@ -137,9 +143,7 @@ export async function translate(translator: Translator, request: TranslateReques
 export const MAX_ROWS_PER_STEP = 64;
 
 function sentenceChunks(translator: Translator, inputs: number[][], options: Seq2SeqOptions): number[][][] {
-  const { config } = translator.assets;
-  const encoder = runCost(config, { logits: false, cache: false });
-  const decoder = runCost(config, { logits: true, cache: true });
+  const { encoder, decoder } = translator.runCosts;
   const beams = Math.max(1, options.numBeams);
   const bytes = (rows: number, longest: number) =>
     Math.max(
@@ -147,7 +151,14 @@ function sentenceChunks(translator: Translator, inputs: number[][], options: Seq
       runBytes(decoder, rows * beams, 1, longest + options.maxNewTokens),
     );
   const maxRows = Math.max(1, Math.floor(MAX_ROWS_PER_STEP / beams));
-  return chunkRows(inputs, (ids) => ids.length, bytes, translator.runAllowance, maxRows);
+  return chunkRows(
+    inputs,
+    (ids) => ids.length,
+    bytes,
+    translator.runAllowance,
+    basisOf(encoder, decoder),
+    maxRows,
+  );
 }
 
 function languageSetup(translator: Translator, request: TranslateRequest) {

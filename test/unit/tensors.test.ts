@@ -85,18 +85,18 @@ describe("tensor helpers", () => {
 });
 
 describe("run memory", () => {
-  const cost = { perToken: 1000, perAttended: 10 };
+  const cost = { perToken: 1000, perPosition: 0, perAttended: 10, basis: "estimated from config.json" };
 
   test("rows are chunked in order, each chunk padded to its longest row within the allowance", () => {
     const rows = [[1, 1], [2, 2, 2, 2], [3], [4, 4, 4, 4, 4, 4, 4, 4], [5]];
     const bytes = (count: number, longest: number) => runBytes(cost, count, longest);
-    const chunks = chunkRows(rows, (row) => row.length, bytes, 9000);
+    const chunks = chunkRows(rows, (row) => row.length, bytes, 9000, cost.basis);
     assert.deepEqual(chunks.flat(), rows, "every row once, in order");
     for (const chunk of chunks) {
       assert.ok(bytes(chunk.length, Math.max(...chunk.map((row) => row.length))) <= 9000);
     }
     assert.deepEqual(
-      chunkRows(rows, (row) => row.length, bytes, 1e9, 2).map((chunk) => chunk.length),
+      chunkRows(rows, (row) => row.length, bytes, 1e9, cost.basis, 2).map((chunk) => chunk.length),
       [2, 2, 1],
     );
   });
@@ -109,6 +109,7 @@ describe("run memory", () => {
           (row) => row.length,
           (n, l) => runBytes(cost, n, l),
           50_000,
+          cost.basis,
         ),
       (error: ApiError) =>
         error.status === 413 && error.code === "run_too_large" && /RUN_MEMORY_MB/.test(error.message),
