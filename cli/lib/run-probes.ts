@@ -41,8 +41,8 @@ try {
     const outputs = await created.session.run(feeds);
     for (const output of Object.values(outputs)) output.dispose();
   };
-  // A session's first run allocates once what every later run reuses (kernels' buffers): that is
-  // part of the model, not of the work, so growth is counted from after it.
+  // A session's first run allocates once what every later run reuses (kernels' buffers, a few MB
+  // at most here): it does not grow with the work, and left in the readings it would bend the fit.
   if (probes[0]) await run(probes[0]);
   const loaded = runtime.wasmMemoryBytes();
   const grown: number[] = [];
@@ -68,7 +68,7 @@ try {
 
 /** A valid input of the probe's size: token id 1, masks of ones, positions counted from the past. */
 function feed(ort: Ort, input: TensorInfo, probe: Sized): Tensor {
-  const dims = input.shape.map((dim, axis) => size(dim, axis, input, probe));
+  const dims = input.shape.map((dim, axis) => size(dim, axis, probe));
   const count = dims.reduce((product, dim) => product * dim, 1);
   if (input.type === "bool")
     return new ort.Tensor("bool", new Uint8Array(count).fill(probe.past > 0 ? 1 : 0), dims);
@@ -90,10 +90,10 @@ function feed(ort: Ort, input: TensorInfo, probe: Sized): Tensor {
  * dimension is called), the cache (`past_…`), sums of these (`past_sequence_length + sequence_length`);
  * any other named dimension is an encoder's length.
  */
-function size(dim: number | string, axis: number, input: TensorInfo, probe: Sized): number {
+function size(dim: number | string, axis: number, probe: Sized): number {
   if (typeof dim === "number") return dim;
   if (dim.includes("+")) {
-    return dim.split("+").reduce((sum, part) => sum + size(part.trim(), axis, input, probe), 0);
+    return dim.split("+").reduce((sum, part) => sum + size(part.trim(), axis, probe), 0);
   }
   if (axis === 0 && dim.startsWith("batch")) return probe.rows;
   if (dim.startsWith("past")) return probe.past;
