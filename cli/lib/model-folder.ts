@@ -15,9 +15,11 @@ import {
   type Task,
   type TensorInfo,
 } from "../../src/runtime/manifest.js";
+import { readModelConfig } from "../../src/tasks/model-config.js";
 import { languageTokens } from "../../src/text/languages.js";
 import { TextTokenizer } from "../../src/text/tokenizer.js";
 import { FolderError } from "./folder-error.js";
+import { measureRuns } from "./measure-runs.js";
 import { checkServable } from "./servable.js";
 
 export interface InspectedOnnx {
@@ -110,13 +112,17 @@ export interface BuildOptions {
 
 /**
  * Validates a Hugging Face model folder and builds its manifest (checksums, ONNX metadata,
- * memory), writing an ORT-format copy of each ONNX file into `ortDir`.
+ * memory of loading and of runs), writing an ORT-format copy of each ONNX file into `ortDir`.
  */
 export async function buildManifest(folder: string, options: BuildOptions): Promise<Manifest> {
   if (!isValidModelId(options.id)) {
     throw new FolderError(`'${options.id}' is not a valid model id (letters, digits, '.', '_', '-').`);
   }
   const files = await hashFolder(folder);
+  const config = parseJson(await readFile(join(folder, "config.json"), "utf8"), "config.json");
+  // An encoder-decoder's positions are its decoder's (a vision encoder's inputs have fixed sizes).
+  const decoderConfig = typeof config.decoder === "object" ? (config.decoder as Record<string, unknown>) : {};
+  const contextLength = readModelConfig(config).contextLength ?? readModelConfig(decoderConfig).contextLength;
   const onnx = files.filter((file) => isOnnx(file.path));
   for (const [index, file] of onnx.entries()) {
     options.onInspect?.(file.path, index, onnx.length);
@@ -133,8 +139,12 @@ export async function buildManifest(folder: string, options: BuildOptions): Prom
     } catch (error) {
       throw new FolderError(`${file.path} is not a loadable ONNX model: ${(error as Error).message}`);
     }
+    // A file whose runs cannot be measured still loads; the engine estimates its runs instead.
+    const runCost = await measureRuns(copy, "ort", { inputs: file.onnx.inputs, contextLength }).catch(
+      () => undefined,
+    );
+    if (runCost) file.onnx.run_cost = runCost;
   }
-  const config = parseJson(await readFile(join(folder, "config.json"), "utf8"), "config.json");
   const task = options.task ?? inferTask(config);
   checkServable(task, files, config);
   const languages = task === "translation" ? await translationLanguages(folder) : undefined;

@@ -77,11 +77,18 @@ export async function pushModel(target: Target, options: PushOptions): Promise<P
       ortDir,
       onInspect: (path, _index, total) => {
         if (options.quiet) return;
-        inspecting ??= new Progress(`${options.id}: inspecting`, total, "items");
+        inspecting ??= new Progress(`${options.id}: inspecting, measuring runs`, total, "items");
         inspecting.advance(1, path);
       },
     });
     inspecting?.finish();
+    for (const file of manifest.files) {
+      if (file.onnx && !file.onnx.run_cost) {
+        log(
+          `${options.id}: the runs of ${file.path} could not be measured; the engine estimates them from config.json`,
+        );
+      }
+    }
     // A base that serves adapters keeps serving them: its new files get LoRA-ready copies too.
     const lora = stored?.lora
       ? await loraBase(

@@ -82,7 +82,7 @@ async function infer(c: Context<AppEnv>, version: string | undefined) {
     const feeds = buildFeeds(session, body.inputs);
     const requested = body.outputs?.map((output) => output.name);
     if (requested) checkOutputNames(session, requested);
-    await assertTensorRunFits(registry, manifest, feeds);
+    await assertTensorRunFits(registry, manifest, file, feeds);
     const { outputs, timing } = await session
       .timedRun(feeds, requested)
       .catch((error: unknown) => Promise.reject(rejectedByModel(error)));

@@ -37,6 +37,21 @@ export type TensorInfo = z.infer<typeof tensorInfo>;
 
 const sha256 = z.string().regex(/^[0-9a-f]{64}$/);
 
+/**
+ * How a run of the file grows ORT's wasm memory, measured at push time (cli/lib/measure-runs.ts):
+ * bytes per new token, per row and attended position, and per new token and attended position
+ * (see src/tasks/run-memory.ts). Absent in manifests written before it was measured, and for files
+ * whose runs the push could not measure.
+ */
+const runCost = z.object({
+  per_token: z.number().nonnegative(),
+  per_position: z.number().nonnegative(),
+  per_attended: z.number().nonnegative(),
+  /** The runtime the runs were measured in; the engine trusts only its own. */
+  measured_with: z.string(),
+});
+export type MeasuredRunCost = z.infer<typeof runCost>;
+
 const manifestFile = z.object({
   path: z
     .string()
@@ -55,6 +70,7 @@ const manifestFile = z.object({
       memory_bytes: z.number().int().positive(),
       /** The same model in ORT format, which loads in about its own size instead of twice it. */
       ort: z.object({ size: z.number().int().nonnegative(), sha256 }).optional(),
+      run_cost: runCost.optional(),
     })
     .optional(),
 });

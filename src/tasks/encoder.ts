@@ -6,7 +6,7 @@ import type { Feeds, ModelSession } from "../runtime/session.js";
 import { MicroBatcher, microBatcherFor } from "./micro-batch.js";
 import { pickOnnx } from "./model-files.js";
 import { type Opener, openForTask, specialTokenId, type TextAssets, textAssets } from "./open-model.js";
-import { chunkRows, type RunCost, runBytes, runCost } from "./run-memory.js";
+import { chunkRows, fileRunCost, type RunCost, runBytes } from "./run-memory.js";
 import { floatData, paddedBatch } from "./tensors.js";
 
 /**
@@ -57,7 +57,7 @@ export const openEncoder: Opener<Encoder> = (registry, manifest, dtype) =>
         typeof tokenizerMax === "number" ? tokenizerMax : Number.POSITIVE_INFINITY,
       ),
       padId: specialTokenId(tokenizer, "pad_token") ?? config.padId ?? 0,
-      runCost: runCost(config, { logits: false, cache: false }),
+      runCost: fileRunCost(file, config, { logits: false, cache: false }),
       runAllowance: registry.runAllowanceBytes,
       batching: registry.batching,
       keepAlive: (work) => registry.keepAlive(work),
@@ -220,7 +220,7 @@ async function inChunks<R>(
 ): Promise<R[]> {
   const results: R[] = [];
   const bytes = (rows: number, longest: number) => runBytes(encoder.runCost, rows, longest);
-  const chunks = chunkRows(batch, (row) => row.length, bytes, encoder.runAllowance);
+  const chunks = chunkRows(batch, (row) => row.length, bytes, encoder.runAllowance, encoder.runCost.basis);
   for (const chunk of chunks) {
     if (encoder.batching) {
       const job: EncoderJob<R> = { rows: chunk, outputs, read, results: [] };

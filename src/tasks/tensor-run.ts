@@ -1,25 +1,33 @@
-import type { Manifest } from "../runtime/manifest.js";
+import type { Manifest, ManifestFile } from "../runtime/manifest.js";
 import type { ModelRegistry } from "../runtime/registry.js";
 import type { Feeds } from "../runtime/session.js";
 import { readModelConfig } from "./model-config.js";
-import { assertRunFits, runCost } from "./run-memory.js";
+import { assertRunFits, fileRunCost, MEASURED_BASIS } from "./run-memory.js";
 
 /**
  * Refuses, before running, a tensor-API request whose run would exceed the per-run allowance.
- * Token inputs (int64, [rows, tokens]) of a transformer whose config.json says its sizes are
- * costed like any other run of it; any other model is charged its inputs twice (the copy into
- * wasm and outputs of similar size), as nothing more is known about it.
+ * A file measured at push is charged what its runs measured: rows (the first dimension) of tokens
+ * (the second dimension of an int64 [rows, tokens] input, else 1). Otherwise token inputs of a
+ * transformer whose config.json says its sizes are costed like any other run of it, and any other
+ * model is charged its inputs twice (the copy into wasm and outputs of similar size), as nothing
+ * more is known about it.
  */
 export async function assertTensorRunFits(
   registry: ModelRegistry,
   manifest: Manifest,
+  file: ManifestFile,
   feeds: Feeds,
 ): Promise<void> {
   const config = readModelConfig(await registry.readJson(manifest, "config.json"));
   const tokens = Object.values(feeds).find((tensor) => tensor.type === "int64" && tensor.dims.length === 2);
+  const cost = fileRunCost(file, config, { logits: config.vocabSize !== undefined, cache: false });
+  if (cost.basis === MEASURED_BASIS) {
+    const [rows = 1, length = 1] = tokens?.dims ?? [Object.values(feeds)[0]?.dims[0] ?? 1, 1];
+    assertRunFits(cost, rows, length, registry.runAllowanceBytes);
+    return;
+  }
   if (tokens && config.hidden !== undefined) {
     const [rows = 1, length = 1] = tokens.dims;
-    const cost = runCost(config, { logits: config.vocabSize !== undefined, cache: false });
     assertRunFits(cost, rows, length, registry.runAllowanceBytes);
     return;
   }
@@ -27,7 +35,12 @@ export async function assertTensorRunFits(
     (sum, tensor) => sum + tensorBytes(tensor.type, tensor.size),
     0,
   );
-  assertRunFits({ perToken: 2 * inputBytes, perAttended: 0 }, 1, 1, registry.runAllowanceBytes);
+  assertRunFits(
+    { perToken: 2 * inputBytes, perPosition: 0, perAttended: 0, basis: "estimated from the inputs' size" },
+    1,
+    1,
+    registry.runAllowanceBytes,
+  );
 }
 
 function tensorBytes(type: string, elements: number): number {

@@ -8,7 +8,7 @@ import { assertAdapterFits, type LoraAdapter, loadAdapter } from "./lora.js";
 import { idList } from "./model-config.js";
 import { pickOnnx } from "./model-files.js";
 import { type Opener, openForTask, specialTokenId, type TextAssets, textAssets } from "./open-model.js";
-import { assertRunFits, type RunCost, runCost } from "./run-memory.js";
+import { assertRunFits, fileRunCost, type RunCost } from "./run-memory.js";
 import type { SamplingParams } from "./sampling.js";
 
 /** Generation parameters as a request states them, whatever the API shape. */
@@ -80,7 +80,7 @@ export const openGenerator: Opener<TextGenerator> = (registry, named, dtype) =>
       assets,
       eosIds: eosIds(assets),
       fingerprint: (named.adapter ? named.adapter.weights.sha256 : file.sha256).slice(0, 12),
-      runCost: runCost(assets.config, { logits: true, cache: true }),
+      runCost: fileRunCost(file, assets.config, { logits: true, cache: true }),
       runAllowance: registry.runAllowanceBytes,
       batching: registry.batching,
       keepAlive: (work) => registry.keepAlive(work),
@@ -221,7 +221,7 @@ function prefillChunk(generator: TextGenerator, promptLength: number, n: number,
   assertRunFits(cost, n, hasCache ? 1 : longest, allowance, longest);
   if (!hasCache) return promptLength;
   const perToken = cost.perToken + cost.perAttended * promptLength;
-  const chunk = Math.floor(allowance / perToken);
+  const chunk = Math.floor((allowance - cost.perPosition * promptLength) / perToken);
   if (chunk < 1) assertRunFits(cost, 1, 1, allowance, promptLength);
   return Math.min(promptLength, chunk);
 }

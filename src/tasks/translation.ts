@@ -6,7 +6,7 @@ import type { Hypothesis } from "./beam-search.js";
 import { idList } from "./model-config.js";
 import { pickOnnx } from "./model-files.js";
 import { type Opener, openForTask, textAssets } from "./open-model.js";
-import { chunkRows, runBytes, runCost } from "./run-memory.js";
+import { basisOf, chunkRows, fileRunCost, type RunCost, runBytes } from "./run-memory.js";
 import { generateSeq2Seq, type OpenedSeq2Seq, type Seq2SeqOptions, seq2seqModel } from "./seq2seq.js";
 import { Seq2SeqBatcher, type Seq2SeqJob, seq2seqBatcherFor } from "./seq2seq-batch.js";
 
@@ -14,6 +14,7 @@ export interface Translator extends OpenedSeq2Seq {
   languages: LanguageTokens;
   maxInputTokens: number;
   runAllowance: number;
+  runCosts: { encoder: RunCost; decoder: RunCost };
   /** Concurrent requests share the encoder run and decoder steps (off: they take turns). */
   batching: boolean;
   keepAlive: (work: Promise<unknown>) => void;
@@ -50,6 +51,11 @@ export const openTranslator: Opener<Translator> = (registry, manifest, dtype) =>
         typeof tokenizerMax === "number" ? tokenizerMax : Number.POSITIVE_INFINITY,
       ),
       model: seq2seqModel({ encoder, decoder, decoderWithPast }, assets.config),
+      // The decoder that runs the steps over the cache: the merged one, or the one with past inputs.
+      runCosts: {
+        encoder: fileRunCost(encoderFile, assets.config, { logits: false, cache: false }),
+        decoder: fileRunCost(files.at(-1) ?? encoderFile, assets.config, { logits: true, cache: true }),
+      },
       runAllowance: registry.runAllowanceBytes,
       batching: registry.batching,
       keepAlive: (work) => registry.keepAlive(work),
@@ -153,14 +159,20 @@ function sentenceChunks(translator: Translator, inputs: number[][], options: Seq
   const bytes = (rows: number, longest: number) =>
     stepBytes(translator, rows, rows * beams, longest, options.maxNewTokens);
   const maxRows = Math.max(1, Math.floor(MAX_ROWS_PER_STEP / beams));
-  return chunkRows(inputs, (ids) => ids.length, bytes, translator.runAllowance, maxRows);
+  const { encoder, decoder } = translator.runCosts;
+  return chunkRows(
+    inputs,
+    (ids) => ids.length,
+    bytes,
+    translator.runAllowance,
+    basisOf(encoder, decoder),
+    maxRows,
+  );
 }
 
 /** The larger of the encoder's run and a decoder step's, for `inputs` sentences and `rows` beams in all. */
 function stepBytes(translator: Translator, inputs: number, rows: number, longest: number, newTokens: number) {
-  const { config } = translator.assets;
-  const encoder = runCost(config, { logits: false, cache: false });
-  const decoder = runCost(config, { logits: true, cache: true });
+  const { encoder, decoder } = translator.runCosts;
   return Math.max(runBytes(encoder, inputs, longest), runBytes(decoder, rows, 1, longest + newTokens));
 }
 

@@ -2,8 +2,18 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import * as ort from "onnxruntime-web/wasm";
 import type { ApiError } from "../../src/errors.js";
+import type { ManifestFile } from "../../src/runtime/manifest.js";
 import { readModelConfig } from "../../src/tasks/model-config.js";
-import { chunkRows, runBytes, runCost } from "../../src/tasks/run-memory.js";
+import {
+  assertRunFits,
+  chunkRows,
+  ESTIMATED_BASIS,
+  fileRunCost,
+  MEASURED_BASIS,
+  MEASURED_WITH,
+  runBytes,
+  runCost,
+} from "../../src/tasks/run-memory.js";
 import {
   emptyCache,
   fromHalfBits,
@@ -85,18 +95,18 @@ describe("tensor helpers", () => {
 });
 
 describe("run memory", () => {
-  const cost = { perToken: 1000, perAttended: 10 };
+  const cost = { perToken: 1000, perPosition: 0, perAttended: 10, basis: "estimated from config.json" };
 
   test("rows are chunked in order, each chunk padded to its longest row within the allowance", () => {
     const rows = [[1, 1], [2, 2, 2, 2], [3], [4, 4, 4, 4, 4, 4, 4, 4], [5]];
     const bytes = (count: number, longest: number) => runBytes(cost, count, longest);
-    const chunks = chunkRows(rows, (row) => row.length, bytes, 9000);
+    const chunks = chunkRows(rows, (row) => row.length, bytes, 9000, cost.basis);
     assert.deepEqual(chunks.flat(), rows, "every row once, in order");
     for (const chunk of chunks) {
       assert.ok(bytes(chunk.length, Math.max(...chunk.map((row) => row.length))) <= 9000);
     }
     assert.deepEqual(
-      chunkRows(rows, (row) => row.length, bytes, 1e9, 2).map((chunk) => chunk.length),
+      chunkRows(rows, (row) => row.length, bytes, 1e9, cost.basis, 2).map((chunk) => chunk.length),
       [2, 2, 1],
     );
   });
@@ -109,6 +119,7 @@ describe("run memory", () => {
           (row) => row.length,
           (n, l) => runBytes(cost, n, l),
           50_000,
+          cost.basis,
         ),
       (error: ApiError) =>
         error.status === 413 && error.code === "run_too_large" && /RUN_MEMORY_MB/.test(error.message),
@@ -135,6 +146,48 @@ describe("run memory", () => {
     assert.ok(
       runBytes(staticEmbeddings, 1, 512) < 3 * 2 ** 20,
       "a row of 512 tokens is small without attention",
+    );
+  });
+
+  test("a file measured at push is charged its measurement with the margin, and a refusal says so", () => {
+    const config = readModelConfig({ hidden_size: 256, num_attention_heads: 4 });
+    const file = (runCostEntry?: { measured_with: string }): ManifestFile => ({
+      path: "onnx/model.onnx",
+      size: 1,
+      sha256: "0".repeat(64),
+      onnx: {
+        inputs: [],
+        outputs: [],
+        memory_bytes: 1,
+        ...(runCostEntry && {
+          run_cost: { per_token: 10_000, per_position: 2000, per_attended: 50, ...runCostEntry },
+        }),
+      },
+    });
+    const options = { logits: false, cache: false };
+    const measured = fileRunCost(file({ measured_with: MEASURED_WITH }), config, options);
+    assert.deepEqual(measured, {
+      perToken: 13_000,
+      perPosition: 2600,
+      perAttended: 65,
+      basis: MEASURED_BASIS,
+    });
+    assert.equal(runBytes(measured, 2, 10, 30), 2 * (10 * (13_000 + 65 * 30) + 30 * 2600));
+    // An old manifest, or a measurement made with another runtime, gets the config.json estimate.
+    const estimate = runCost(config, options);
+    assert.deepEqual(fileRunCost(file(), config, options), estimate);
+    assert.deepEqual(
+      fileRunCost(file({ measured_with: "onnxruntime-web 1.22.0" }), config, options),
+      estimate,
+    );
+    assert.equal(estimate.basis, ESTIMATED_BASIS);
+    assert.throws(
+      () => assertRunFits(measured, 64, 512, 16 * 2 ** 20),
+      (error: ApiError) => error.status === 413 && error.message.includes("measured at push"),
+    );
+    assert.throws(
+      () => assertRunFits(estimate, 64, 512, 16 * 2 ** 20),
+      (error: ApiError) => error.status === 413 && error.message.includes("estimated from config.json"),
     );
   });
 });
