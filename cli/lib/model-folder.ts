@@ -15,10 +15,11 @@ import {
   type Task,
   type TensorInfo,
 } from "../../src/runtime/manifest.js";
+import { type GenaiConfig, genaiModelConfig, readGenaiConfig } from "../../src/tasks/genai-config.js";
 import { languageTokens } from "../../src/text/languages.js";
 import { TextTokenizer } from "../../src/text/tokenizer.js";
 import { FolderError } from "./folder-error.js";
-import { checkServable } from "./servable.js";
+import { checkGenaiNames, checkServable } from "./servable.js";
 
 export interface InspectedOnnx {
   inputs: TensorInfo[];
@@ -84,17 +85,80 @@ export async function convertToOrt(onnxPath: string, ortCopy: string): Promise<v
   await session.release();
 }
 
+/**
+ * The folder's files under the names the store keeps them by (manifest path -> path in the folder).
+ * onnxruntime-genai's model builder writes the decoder at the folder's root under the name
+ * genai_config.json gives it; the store keeps it as `onnx/model.onnx`, where the engine looks for a
+ * decoder, and its external data file beside it.
+ */
+export async function folderSources(folder: string): Promise<Map<string, string>> {
+  const paths = await listFiles(folder);
+  const genai = await folderGenai(folder, paths);
+  const decoder = genai?.model?.decoder?.filename;
+  if (genai && !decoder) throw new FolderError("genai_config.json names no model.decoder.filename.");
+  if (decoder && !paths.includes(decoder)) {
+    throw new FolderError(`genai_config.json names the decoder ${decoder}, which is not in ${folder}.`);
+  }
+  const renamed = new Map(
+    decoder
+      ? [
+          [decoder, "onnx/model.onnx"],
+          [`${decoder}.data`, "onnx/model.onnx.data"],
+        ]
+      : [],
+  );
+  return new Map(paths.map((path) => [renamed.get(path) ?? path, path]));
+}
+
+/** genai_config.json of a folder that has it and no config.json (which, when present, is the one read). */
+async function folderGenai(folder: string, paths: readonly string[]): Promise<GenaiConfig | undefined> {
+  if (paths.includes("config.json") || !paths.includes("genai_config.json")) return undefined;
+  const genai = readGenaiConfig(
+    parseJson(await readFile(join(folder, "genai_config.json"), "utf8"), "genai_config.json"),
+  );
+  // genai's pipelines of several models (Whisper, Phi-3 vision, embeddings) have more sections than a decoder.
+  const others = Object.keys(genai.model ?? {}).filter((key) => MULTI_MODEL_SECTIONS.has(key));
+  if (others.length > 0) {
+    throw new FolderError(
+      `genai_config.json describes a pipeline with ${others.join(", ")} beside the decoder; only decoder-only genai folders are served.`,
+    );
+  }
+  return genai;
+}
+
+const MULTI_MODEL_SECTIONS = new Set(["encoder", "vision", "speech", "embedding", "encoder_decoder_init"]);
+
+/**
+ * The folder's config.json, or for an onnxruntime-genai folder the config.json genai_config.json
+ * stands for, and the genai config itself.
+ */
+export async function folderConfig(
+  folder: string,
+): Promise<{ config: Record<string, unknown>; genai?: GenaiConfig }> {
+  const genai = await folderGenai(folder, await listFiles(folder));
+  if (genai) return { config: genaiModelConfig(genai), genai };
+  return { config: parseJson(await readFile(join(folder, "config.json"), "utf8"), "config.json") };
+}
+
+/** The task of a folder: from config.json, or text generation for a genai folder (a decoder-only one). */
+export function folderTask(config: Record<string, unknown>, genai: GenaiConfig | undefined): Task {
+  return genai ? "text-generation" : inferTask(config);
+}
+
 /** Lists a folder's files with sizes and checksums, checking the Hugging Face layout on the way. */
 export async function hashFolder(folder: string): Promise<ManifestFile[]> {
-  const paths = await listFiles(folder);
-  if (!paths.includes("config.json")) throw new FolderError(`${folder} has no config.json.`);
-  if (!paths.some(isOnnx)) throw new FolderError(`${folder} has no onnx/*.onnx file.`);
+  const sources = await folderSources(folder);
+  const paths = [...sources.values()];
+  if (!paths.includes("config.json") && !paths.includes("genai_config.json")) {
+    throw new FolderError(`${folder} has no config.json (or genai_config.json).`);
+  }
+  if (![...sources.keys()].some(isOnnx)) throw new FolderError(`${folder} has no onnx/*.onnx file.`);
   for (const name of ["config.json", "tokenizer.json", "tokenizer_config.json", "generation_config.json"]) {
     if (paths.includes(name)) parseJson(await readFile(join(folder, name), "utf8"), name);
   }
   return Promise.all(
-    paths.map(async (path) => {
-      const bytes = await readFile(join(folder, path));
+    [...sources].map(async ([path, source]) => {
+      const bytes = await readFile(join(folder, source));
       return { path, size: bytes.byteLength, sha256: createHash("sha256").update(bytes).digest("hex") };
     }),
   );
@@ -117,10 +181,11 @@ export async function buildManifest(folder: string, options: BuildOptions): Prom
     throw new FolderError(`'${options.id}' is not a valid model id (letters, digits, '.', '_', '-').`);
   }
   const files = await hashFolder(folder);
+  const sources = await folderSources(folder);
   const onnx = files.filter((file) => isOnnx(file.path));
   for (const [index, file] of onnx.entries()) {
     options.onInspect?.(file.path, index, onnx.length);
-    const source = join(folder, file.path);
+    const source = join(folder, sources.get(file.path) ?? file.path);
     const copy = join(options.ortDir, ortPath(file.path));
     try {
       await convertToOrt(source, copy);
@@ -134,9 +199,10 @@ export async function buildManifest(folder: string, options: BuildOptions): Prom
       throw new FolderError(`${file.path} is not a loadable ONNX model: ${(error as Error).message}`);
     }
   }
-  const config = parseJson(await readFile(join(folder, "config.json"), "utf8"), "config.json");
-  const task = options.task ?? inferTask(config);
+  const { config, genai } = await folderConfig(folder);
+  const task = options.task ?? folderTask(config, genai);
   checkServable(task, files, config);
+  if (genai) checkGenaiNames(genai);
   const languages = task === "translation" ? await translationLanguages(folder) : undefined;
   return manifestSchema.parse({
     schema_version: MANIFEST_VERSION,

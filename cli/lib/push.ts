@@ -13,7 +13,7 @@ import {
   storeKey,
   type Task,
 } from "../../src/runtime/manifest.js";
-import { buildManifest, hashFolder, sameFiles } from "./model-folder.js";
+import { buildManifest, folderSources, hashFolder, sameFiles } from "./model-folder.js";
 import { Progress } from "./progress.js";
 import type { ListedObject, Target } from "./targets.js";
 
@@ -84,9 +84,10 @@ export async function pushModel(target: Target, options: PushOptions): Promise<P
 
     const before = await target.list?.(modelKey(options.id, ""));
     const present = new Map(before?.map((object) => [object.key, object.size]));
+    const sources = await folderSources(options.folder);
     const uploads: { file: StoredFile; source: string }[] = manifest.files.flatMap((file) => {
       const ort = ortFile(file);
-      const own = { file, source: join(options.folder, file.path) };
+      const own = { file, source: join(options.folder, sources.get(file.path) ?? file.path) };
       return ort ? [own, { file: ort, source: join(ortDir, ort.path) }] : [own];
     });
     const total = uploads.reduce((sum, upload) => sum + upload.file.size, 0);

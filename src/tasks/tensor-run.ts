@@ -1,12 +1,13 @@
 import type { Manifest } from "../runtime/manifest.js";
 import type { ModelRegistry } from "../runtime/registry.js";
 import type { Feeds } from "../runtime/session.js";
+import { genaiModelConfig, readGenaiConfig } from "./genai-config.js";
 import { readModelConfig } from "./model-config.js";
 import { assertRunFits, runCost } from "./run-memory.js";
 
 /**
  * Refuses, before running, a tensor-API request whose run would exceed the per-run allowance.
- * Token inputs (int64, [rows, tokens]) of a transformer whose config.json says its sizes are
+ * Token inputs (int64, [rows, tokens]) of a transformer whose config.json (or genai_config.json) says its sizes are
  * costed like any other run of it; any other model is charged its inputs twice (the copy into
  * wasm and outputs of similar size), as nothing more is known about it.
  */
@@ -15,7 +16,10 @@ export async function assertTensorRunFits(
   manifest: Manifest,
   feeds: Feeds,
 ): Promise<void> {
-  const config = readModelConfig(await registry.readJson(manifest, "config.json"));
+  const genai = await registry.readJson(manifest, "genai_config.json");
+  const config = readModelConfig(
+    (await registry.readJson(manifest, "config.json")) ?? (genai && genaiModelConfig(readGenaiConfig(genai))),
+  );
   const tokens = Object.values(feeds).find((tensor) => tensor.type === "int64" && tensor.dims.length === 2);
   if (tokens && config.hidden !== undefined) {
     const [rows = 1, length = 1] = tokens.dims;
