@@ -89,7 +89,7 @@ export async function convertToOrt(onnxPath: string, ortCopy: string): Promise<v
  * The folder's files under the names the store keeps them by (manifest path -> path in the folder).
  * onnxruntime-genai's model builder writes the decoder at the folder's root under the name
  * genai_config.json gives it; the store keeps it as `onnx/model.onnx`, where the engine looks for a
- * decoder, and its external data file beside it.
+ * decoder.
  */
 export async function folderSources(folder: string): Promise<Map<string, string>> {
   const paths = await listFiles(folder);
@@ -99,15 +99,7 @@ export async function folderSources(folder: string): Promise<Map<string, string>
   if (decoder && !paths.includes(decoder)) {
     throw new FolderError(`genai_config.json names the decoder ${decoder}, which is not in ${folder}.`);
   }
-  const renamed = new Map(
-    decoder
-      ? [
-          [decoder, "onnx/model.onnx"],
-          [`${decoder}.data`, "onnx/model.onnx.data"],
-        ]
-      : [],
-  );
-  return new Map(paths.map((path) => [renamed.get(path) ?? path, path]));
+  return new Map(paths.map((path) => [path === decoder ? "onnx/model.onnx" : path, path]));
 }
 
 /** genai_config.json of a folder that has it and no config.json (which, when present, is the one read). */
