@@ -95,16 +95,19 @@ export async function folderSources(folder: string): Promise<Map<string, string>
   const paths = await listFiles(folder);
   const genai = await folderGenai(folder, paths);
   const decoder = genai?.model?.decoder?.filename;
-  if (genai && !decoder) throw new FolderError("genai_config.json names no model.decoder.filename.");
-  if (decoder && !paths.includes(decoder)) {
-    throw new FolderError(`genai_config.json names the decoder ${decoder}, which is not in ${folder}.`);
+  // An Optimum folder may carry a genai_config.json beside its own onnx/ files.
+  if (genai && !paths.some(isOnnx) && !(decoder && paths.includes(decoder))) {
+    throw new FolderError(
+      `genai_config.json names the decoder ${decoder ?? "(none)"}, which is not in ${folder}.`,
+    );
   }
-  return new Map(paths.map((path) => [path === decoder ? "onnx/model.onnx" : path, path]));
+  return new Map(
+    paths.map((path) => [path === decoder && !paths.some(isOnnx) ? "onnx/model.onnx" : path, path]),
+  );
 }
 
-/** genai_config.json of a folder that has it and no config.json (which, when present, is the one read). */
 async function folderGenai(folder: string, paths: readonly string[]): Promise<GenaiConfig | undefined> {
-  if (paths.includes("config.json") || !paths.includes("genai_config.json")) return undefined;
+  if (!paths.includes("genai_config.json")) return undefined;
   const genai = readGenaiConfig(
     parseJson(await readFile(join(folder, "genai_config.json"), "utf8"), "genai_config.json"),
   );
@@ -121,20 +124,20 @@ async function folderGenai(folder: string, paths: readonly string[]): Promise<Ge
 const MULTI_MODEL_SECTIONS = new Set(["encoder", "vision", "speech", "embedding", "encoder_decoder_init"]);
 
 /**
- * The folder's config.json, or for an onnxruntime-genai folder the config.json genai_config.json
- * stands for, and the genai config itself.
+ * The folder's config.json, or for an onnxruntime-genai folder without one the config.json
+ * genai_config.json stands for; its genai config; and its task (genai's builder makes decoders
+ * for text generation only).
  */
 export async function folderConfig(
   folder: string,
-): Promise<{ config: Record<string, unknown>; genai?: GenaiConfig }> {
-  const genai = await folderGenai(folder, await listFiles(folder));
-  if (genai) return { config: genaiModelConfig(genai), genai };
-  return { config: parseJson(await readFile(join(folder, "config.json"), "utf8"), "config.json") };
-}
-
-/** The task of a folder: from config.json, or text generation for a genai folder (a decoder-only one). */
-export function folderTask(config: Record<string, unknown>, genai: GenaiConfig | undefined): Task {
-  return genai ? "text-generation" : inferTask(config);
+): Promise<{ config: Record<string, unknown>; genai?: GenaiConfig; task: Task }> {
+  const paths = await listFiles(folder);
+  const genai = await folderGenai(folder, paths);
+  if (genai && !paths.includes("config.json")) {
+    return { config: genaiModelConfig(genai), genai, task: "text-generation" };
+  }
+  const config = parseJson(await readFile(join(folder, "config.json"), "utf8"), "config.json");
+  return { config, genai, task: inferTask(config) };
 }
 
 /** Lists a folder's files with sizes and checksums, checking the Hugging Face layout on the way. */
@@ -191,8 +194,8 @@ export async function buildManifest(folder: string, options: BuildOptions): Prom
       throw new FolderError(`${file.path} is not a loadable ONNX model: ${(error as Error).message}`);
     }
   }
-  const { config, genai } = await folderConfig(folder);
-  const task = options.task ?? folderTask(config, genai);
+  const { config, genai, task: inferred } = await folderConfig(folder);
+  const task = options.task ?? inferred;
   checkServable(task, files, config);
   if (genai) checkGenaiNames(genai);
   const languages = task === "translation" ? await translationLanguages(folder) : undefined;

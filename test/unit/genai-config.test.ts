@@ -1,13 +1,16 @@
 import assert from "node:assert/strict";
-import { readFile } from "node:fs/promises";
+import { cp, mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import { FolderError } from "../../cli/lib/folder-error.js";
+import { folderConfig, folderSources } from "../../cli/lib/model-folder.js";
 import { checkGenaiNames } from "../../cli/lib/servable.js";
 import { genaiGenerationConfig, genaiModelConfig, readGenaiConfig } from "../../src/tasks/genai-config.js";
 import { readGenerationConfig, readModelConfig } from "../../src/tasks/model-config.js";
 
-const FIXTURE = join(import.meta.dirname, "..", "fixtures", "hf", "llama-genai-shared", "genai_config.json");
+const HF = join(import.meta.dirname, "..", "fixtures", "hf");
+const FIXTURE = join(HF, "llama-genai-shared", "genai_config.json");
 const fixture = async () => JSON.parse(await readFile(FIXTURE, "utf8")) as Record<string, unknown>;
 
 describe("genai_config.json read as config.json and generation_config.json", () => {
@@ -57,5 +60,38 @@ describe("genai decoder names the engine feeds and reads", () => {
     refused({ inputs: { past_key_names: "past_key_%d" } }, /inputs\.past_key_names is "past_key_%d"/);
     refused({ outputs: { logits: "lm_logits" } }, /the engine reads "logits"/);
     refused({ inputs: { cache_indirection: "cache_indirection" } }, /input cache_indirection .* not one/);
+  });
+});
+
+describe("a genai folder's files as the store keeps them", () => {
+  test("the root decoder becomes onnx/model.onnx, with or without a config.json beside it", async () => {
+    const folder = await mkdtemp(join(tmpdir(), "genai-folder-"));
+    try {
+      await cp(join(HF, "llama-genai-growing"), folder, { recursive: true });
+      assert.equal((await folderSources(folder)).get("onnx/model.onnx"), "model.onnx");
+      assert.equal((await folderConfig(folder)).config.num_key_value_heads, 2);
+      await cp(join(HF, "llama-tied-model-with-past", "config.json"), join(folder, "config.json"));
+      assert.equal((await folderSources(folder)).get("onnx/model.onnx"), "model.onnx");
+      const { config, task } = await folderConfig(folder);
+      assert.deepEqual(config.architectures, ["LlamaForCausalLM"]);
+      assert.equal(task, "text-generation");
+      await rm(join(folder, "model.onnx"));
+      await assert.rejects(folderSources(folder), /names the decoder model\.onnx, which is not in/);
+    } finally {
+      await rm(folder, { recursive: true, force: true });
+    }
+  });
+
+  test("an Optimum folder carrying a genai_config.json keeps its own onnx/ files", async () => {
+    const folder = await mkdtemp(join(tmpdir(), "optimum-genai-"));
+    try {
+      await cp(join(HF, "llama-tied-model-with-past"), folder, { recursive: true });
+      await cp(FIXTURE, join(folder, "genai_config.json"));
+      const sources = await folderSources(folder);
+      assert.equal(sources.get("onnx/model.onnx"), "onnx/model.onnx");
+      assert.equal((await folderConfig(folder)).config.head_dim, 8);
+    } finally {
+      await rm(folder, { recursive: true, force: true });
+    }
   });
 });
