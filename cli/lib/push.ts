@@ -13,6 +13,7 @@ import {
   storeKey,
   type Task,
 } from "../../src/runtime/manifest.js";
+import { loraBase } from "./lora/adapter.js";
 import { buildManifest, folderSources, hashFolder, sameFiles } from "./model-folder.js";
 import { Progress } from "./progress.js";
 import type { ListedObject, Target } from "./targets.js";
@@ -81,13 +82,19 @@ export async function pushModel(target: Target, options: PushOptions): Promise<P
       },
     });
     inspecting?.finish();
+    const sources = await folderSources(options.folder);
+    const sourceOf = (path: string) => join(options.folder, sources.get(path) ?? path);
+    // A base that serves adapters keeps serving them: its new files get LoRA-ready copies too.
+    const lora = stored?.lora
+      ? await loraBase(manifest, async (file) => new Uint8Array(await readFile(sourceOf(file.path))))
+      : undefined;
+    if (lora) manifest.lora = lora.lora;
 
     const before = await target.list?.(modelKey(options.id, ""));
     const present = new Map(before?.map((object) => [object.key, object.size]));
-    const sources = await folderSources(options.folder);
     const uploads: { file: StoredFile; source: string }[] = manifest.files.flatMap((file) => {
       const ort = ortFile(file);
-      const own = { file, source: join(options.folder, sources.get(file.path) ?? file.path) };
+      const own = { file, source: sourceOf(file.path) };
       return ort ? [own, { file: ort, source: join(ortDir, ort.path) }] : [own];
     });
     const total = uploads.reduce((sum, upload) => sum + upload.file.size, 0);
@@ -101,6 +108,7 @@ export async function pushModel(target: Target, options: PushOptions): Promise<P
       progress?.advance(file.size, file.path);
     }
     progress?.finish();
+    for (const upload of lora?.uploads ?? []) await target.put(upload.key, upload.bytes);
     const json = new TextEncoder().encode(`${JSON.stringify(manifest, null, 2)}\n`);
     await target.put(modelKey(options.id, MANIFEST_FILE), json);
 
