@@ -7,12 +7,14 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { promisify } from "node:util";
 import { readStoredManifest } from "../cli/lib/push.js";
+import { decodeModel, encodeModel, makeNode, makeTensor } from "../cli/lib/quantize/onnx.js";
 import { quantizeOnnx } from "../cli/lib/quantize/rewrite.js";
 import { localTarget } from "../cli/lib/targets.js";
 import { MODELS_DIR } from "../host/paths.js";
 import type { ManifestFile } from "../src/runtime/manifest.js";
 
 const run = promisify(execFile);
+const GENAI_FOLDER = join(import.meta.dirname, "fixtures", "hf", "llama-genai-shared");
 const ROOT = join(import.meta.dirname, "..");
 const cli = (script: string, ...args: string[]) =>
   run(process.execPath, ["--import", "tsx", join(ROOT, "cli", script), ...args], { cwd: ROOT });
@@ -100,6 +102,70 @@ describe("models CLI against a local R2 folder", () => {
         cli("models-push.ts", folder, "--id", "cap4", "--quantize", "int4", "--persist-to", persist),
         /--quantize takes int8/,
       );
+    } finally {
+      await rm(folder, { recursive: true, force: true });
+    }
+  });
+
+  test("an onnxruntime-genai folder is pushed with its root decoder as onnx/model.onnx", async () => {
+    const pushed = await cli("models-push.ts", GENAI_FOLDER, "--id", "genai", "--persist-to", persist);
+    assert.match(pushed.stderr, /genai: \d+ files, task text-generation, pushed/);
+    const target = await localTarget(persist);
+    try {
+      const manifest = await readStoredManifest(target, "genai");
+      const decoder = manifest?.files.find((file) => file.path === "onnx/model.onnx");
+      const bytes = await readFile(join(GENAI_FOLDER, "model.onnx"));
+      assert.equal(decoder?.sha256, createHash("sha256").update(bytes).digest("hex"));
+      assert.ok(decoder?.onnx?.inputs.some((input) => input.name === "past_key_values.1.value"));
+      assert.ok(!manifest?.files.some((file) => file.path === "model.onnx"));
+    } finally {
+      await target.close();
+    }
+  });
+
+  test("a genai folder is refused, naming what is missing: an operator, a name the engine feeds, a section", async () => {
+    const folder = await mkdtemp(join(tmpdir(), "genai-"));
+    const push = () => cli("models-push.ts", folder, "--id", "genai-broken", "--persist-to", persist);
+    try {
+      await cp(GENAI_FOLDER, folder, { recursive: true });
+      const model = decodeModel(await readFile(join(GENAI_FOLDER, "model.onnx")));
+      // BiasAdd (com.microsoft) has a schema but a CUDA kernel only: the embedding goes through one.
+      const embedding = model.graph?.node.find((node) => node.input[1] === "input_ids");
+      const embedded = embedding?.output[0] ?? "";
+      if (embedding) embedding.output[0] = "gathered";
+      model.graph?.initializer.push(makeTensor("zero_bias", [32], new Float32Array(32)));
+      model.graph?.node.push(
+        makeNode(
+          "BiasAdd",
+          ["gathered", "zero_bias", "gathered"],
+          [embedded],
+          "BiasAdd",
+          {},
+          "com.microsoft",
+        ),
+      );
+      await writeFile(join(folder, "model.onnx"), encodeModel(model));
+      await assert.rejects(push(), (error: Error & { stderr: string }) => {
+        assert.match(
+          error.stderr,
+          /onnx\/model\.onnx is not a loadable ONNX model: .*Could not find an implementation for BiasAdd\(1\)/,
+        );
+        return true;
+      });
+      await cp(join(GENAI_FOLDER, "model.onnx"), join(folder, "model.onnx"));
+      const genai = JSON.parse(await readFile(join(GENAI_FOLDER, "genai_config.json"), "utf8"));
+      genai.model.decoder.inputs.past_sequence_length = "past_sequence_length";
+      await writeFile(join(folder, "genai_config.json"), JSON.stringify(genai));
+      await assert.rejects(
+        push(),
+        /decoder's input past_sequence_length \("past_sequence_length"\) is not one the engine feeds/,
+      );
+      delete genai.model.decoder.inputs.past_sequence_length;
+      genai.model.vision = { filename: "vision.onnx" };
+      await writeFile(join(folder, "genai_config.json"), JSON.stringify(genai));
+      await assert.rejects(push(), /a pipeline with vision beside the decoder/);
+      const listed = await cli("models-ls.ts", "--persist-to", persist);
+      assert.doesNotMatch(listed.stdout, /genai-broken/);
     } finally {
       await rm(folder, { recursive: true, force: true });
     }

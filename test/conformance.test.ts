@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { inferTask, listFiles } from "../cli/lib/model-folder.js";
+import { folderConfig, listFiles } from "../cli/lib/model-folder.js";
 import { pushModel } from "../cli/lib/push.js";
 import { nodeRegistry } from "../host/engine.js";
 import { MemoryStore } from "../host/memory-store.js";
@@ -20,9 +20,10 @@ import type { TextTokenizer } from "../src/text/tokenizer.js";
 import { cosine } from "./helpers/assertions.js";
 
 /**
- * Folders in the layouts users bring (Optimum exports as transformers.js loads them), made by
- * test/fixtures/hf/recipe from real Hugging Face classes; the goldens are Hugging Face's own
- * generate() / forward in PyTorch (fp32) or onnxruntime in Python (fp16, q8, q4 files).
+ * Folders in the layouts users bring (Optimum exports as transformers.js loads them, and
+ * onnxruntime-genai's), made by test/fixtures/hf/recipe from real Hugging Face classes; the goldens
+ * are Hugging Face's own generate() / forward in PyTorch (fp32) or onnxruntime in Python (fp16, q8,
+ * q4 files, genai folders).
  */
 
 interface Beam {
@@ -176,12 +177,15 @@ describe("the fixture index", () => {
       .map((item) => item.name);
     assert.deepEqual(index.fixtures.map((entry) => entry.name).sort(), folders.sort());
     for (const entry of index.fixtures) {
+      // onnxruntime-genai's builder writes genai_config.json and the decoder at the folder's root.
+      const genai = entry.layout === "genai";
       const files = await listFiles(join(ROOT, entry.name));
-      for (const name of ["config.json", "tokenizer.json", "tokenizer_config.json", entry.goldens]) {
+      const config = genai ? "genai_config.json" : "config.json";
+      for (const name of [config, "tokenizer.json", "tokenizer_config.json", entry.goldens]) {
         assert.ok(files.includes(name), `${entry.name} has ${name}`);
       }
       assert.ok(
-        files.some((f) => f.startsWith("onnx/") && f.endsWith(".onnx")),
+        files.some((f) => (genai || f.startsWith("onnx/")) && f.endsWith(".onnx")),
         `${entry.name} has ONNX files`,
       );
       const goldens = await goldensOf(entry);
@@ -193,9 +197,8 @@ describe("the fixture index", () => {
 
 for (const entry of index.fixtures.filter((e) => !only || only.includes(e.name))) {
   describe(`${entry.name} (${entry.task}, ${entry.layout})`, () => {
-    test("the task is inferred from config.json", async () => {
-      const config = JSON.parse(await readFile(join(ROOT, entry.name, "config.json"), "utf8"));
-      assert.equal(inferTask(config), entry.task);
+    test("the task is inferred from config.json (or genai_config.json)", async () => {
+      assert.equal((await folderConfig(join(ROOT, entry.name))).task, entry.task);
     });
 
     for (const dtype of entry.dtypes) {
@@ -312,6 +315,36 @@ describe("the fixtures through the worker's HTTP API (fp32)", () => {
             assert.ok(similarity >= 0.9999, `${c.text}: cosine ${similarity}`);
           }
         }
+      } finally {
+        opened.release();
+      }
+    });
+  }
+
+  // Concurrent requests share decode steps (continuous batching) through left padding, which
+  // GroupQueryAttention does not read as padding: its positions and valid cache come from the mask's
+  // row sums. Each genai prompt, of its own length, sent at once, must still give its goldens.
+  for (const entry of entries.filter((e) => e.layout === "genai")) {
+    test(`${entry.name}: concurrent completions of different lengths equal the goldens`, async () => {
+      const goldens = await goldensOf(entry);
+      const opened = await openFixture(entry, "fp32");
+      try {
+        const texts = await Promise.all(
+          goldens.prompts.map(async (c) => {
+            const response = await worker.post("/v1/completions", {
+              model: `${entry.name}:fp32`,
+              prompt: c.text,
+              max_tokens: goldens.max_new_tokens,
+              temperature: 0,
+            });
+            assert.equal(response.status, 200, await response.clone().text());
+            return ((await response.json()) as { choices: { text: string }[] }).choices[0]?.text;
+          }),
+        );
+        assert.deepEqual(
+          texts,
+          goldens.prompts.map((c) => opened.tokenizer.decode((c.fp32 as Expected).greedy_ids ?? [])),
+        );
       } finally {
         opened.release();
       }

@@ -15,12 +15,13 @@ import {
   type Task,
   type TensorInfo,
 } from "../../src/runtime/manifest.js";
+import { type GenaiConfig, genaiModelConfig, readGenaiConfig } from "../../src/tasks/genai-config.js";
 import { readModelConfig } from "../../src/tasks/model-config.js";
 import { languageTokens } from "../../src/text/languages.js";
 import { TextTokenizer } from "../../src/text/tokenizer.js";
 import { FolderError } from "./folder-error.js";
 import { measureRuns } from "./measure-runs.js";
-import { checkServable } from "./servable.js";
+import { checkGenaiNames, checkServable } from "./servable.js";
 
 export interface InspectedOnnx {
   inputs: TensorInfo[];
@@ -86,17 +87,75 @@ export async function convertToOrt(onnxPath: string, ortCopy: string): Promise<v
   await session.release();
 }
 
+/**
+ * The folder's files under the names the store keeps them by (manifest path -> path in the folder).
+ * onnxruntime-genai's model builder writes the decoder at the folder's root under the name
+ * genai_config.json gives it; the store keeps it as `onnx/model.onnx`, where the engine looks for a
+ * decoder.
+ */
+export async function folderSources(folder: string): Promise<Map<string, string>> {
+  const paths = await listFiles(folder);
+  const genai = await folderGenai(folder, paths);
+  const decoder = genai?.model?.decoder?.filename;
+  // An Optimum folder may carry a genai_config.json beside its own onnx/ files.
+  if (genai && !paths.some(isOnnx) && !(decoder && paths.includes(decoder))) {
+    throw new FolderError(
+      `genai_config.json names the decoder ${decoder ?? "(none)"}, which is not in ${folder}.`,
+    );
+  }
+  return new Map(
+    paths.map((path) => [path === decoder && !paths.some(isOnnx) ? "onnx/model.onnx" : path, path]),
+  );
+}
+
+async function folderGenai(folder: string, paths: readonly string[]): Promise<GenaiConfig | undefined> {
+  if (!paths.includes("genai_config.json")) return undefined;
+  const genai = readGenaiConfig(
+    parseJson(await readFile(join(folder, "genai_config.json"), "utf8"), "genai_config.json"),
+  );
+  // genai's pipelines of several models (Whisper, Phi-3 vision, embeddings) have more sections than a decoder.
+  const others = Object.keys(genai.model ?? {}).filter((key) => MULTI_MODEL_SECTIONS.has(key));
+  if (others.length > 0) {
+    throw new FolderError(
+      `genai_config.json describes a pipeline with ${others.join(", ")} beside the decoder; only decoder-only genai folders are served.`,
+    );
+  }
+  return genai;
+}
+
+const MULTI_MODEL_SECTIONS = new Set(["encoder", "vision", "speech", "embedding", "encoder_decoder_init"]);
+
+/**
+ * The folder's config.json, or for an onnxruntime-genai folder without one the config.json
+ * genai_config.json stands for; its genai config; and its task (genai's builder makes decoders
+ * for text generation only).
+ */
+export async function folderConfig(
+  folder: string,
+): Promise<{ config: Record<string, unknown>; genai?: GenaiConfig; task: Task }> {
+  const paths = await listFiles(folder);
+  const genai = await folderGenai(folder, paths);
+  if (genai && !paths.includes("config.json")) {
+    return { config: genaiModelConfig(genai), genai, task: "text-generation" };
+  }
+  const config = parseJson(await readFile(join(folder, "config.json"), "utf8"), "config.json");
+  return { config, genai, task: inferTask(config) };
+}
+
 /** Lists a folder's files with sizes and checksums, checking the Hugging Face layout on the way. */
 export async function hashFolder(folder: string): Promise<ManifestFile[]> {
-  const paths = await listFiles(folder);
-  if (!paths.includes("config.json")) throw new FolderError(`${folder} has no config.json.`);
-  if (!paths.some(isOnnx)) throw new FolderError(`${folder} has no onnx/*.onnx file.`);
+  const sources = await folderSources(folder);
+  const paths = [...sources.values()];
+  if (!paths.includes("config.json") && !paths.includes("genai_config.json")) {
+    throw new FolderError(`${folder} has no config.json (or genai_config.json).`);
+  }
+  if (![...sources.keys()].some(isOnnx)) throw new FolderError(`${folder} has no onnx/*.onnx file.`);
   for (const name of ["config.json", "tokenizer.json", "tokenizer_config.json", "generation_config.json"]) {
     if (paths.includes(name)) parseJson(await readFile(join(folder, name), "utf8"), name);
   }
   return Promise.all(
-    paths.map(async (path) => {
-      const bytes = await readFile(join(folder, path));
+    [...sources].map(async ([path, source]) => {
+      const bytes = await readFile(join(folder, source));
       return { path, size: bytes.byteLength, sha256: createHash("sha256").update(bytes).digest("hex") };
     }),
   );
@@ -119,14 +178,15 @@ export async function buildManifest(folder: string, options: BuildOptions): Prom
     throw new FolderError(`'${options.id}' is not a valid model id (letters, digits, '.', '_', '-').`);
   }
   const files = await hashFolder(folder);
-  const config = parseJson(await readFile(join(folder, "config.json"), "utf8"), "config.json");
+  const sources = await folderSources(folder);
+  const { config, genai, task: inferred } = await folderConfig(folder);
   // An encoder-decoder's positions are its decoder's (a vision encoder's inputs have fixed sizes).
   const decoderConfig = typeof config.decoder === "object" ? (config.decoder as Record<string, unknown>) : {};
   const contextLength = readModelConfig(config).contextLength ?? readModelConfig(decoderConfig).contextLength;
   const onnx = files.filter((file) => isOnnx(file.path));
   for (const [index, file] of onnx.entries()) {
     options.onInspect?.(file.path, index, onnx.length);
-    const source = join(folder, file.path);
+    const source = join(folder, sources.get(file.path) ?? file.path);
     const copy = join(options.ortDir, ortPath(file.path));
     try {
       await convertToOrt(source, copy);
@@ -145,8 +205,9 @@ export async function buildManifest(folder: string, options: BuildOptions): Prom
     );
     if (runCost) file.onnx.run_cost = runCost;
   }
-  const task = options.task ?? inferTask(config);
+  const task = options.task ?? inferred;
   checkServable(task, files, config);
+  if (genai) checkGenaiNames(genai);
   const languages = task === "translation" ? await translationLanguages(folder) : undefined;
   return manifestSchema.parse({
     schema_version: MANIFEST_VERSION,

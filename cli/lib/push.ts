@@ -14,7 +14,7 @@ import {
   type Task,
 } from "../../src/runtime/manifest.js";
 import { loraBase } from "./lora/adapter.js";
-import { buildManifest, hashFolder, sameFiles } from "./model-folder.js";
+import { buildManifest, folderSources, hashFolder, sameFiles } from "./model-folder.js";
 import { Progress } from "./progress.js";
 import type { ListedObject, Target } from "./targets.js";
 
@@ -89,12 +89,11 @@ export async function pushModel(target: Target, options: PushOptions): Promise<P
         );
       }
     }
+    const sources = await folderSources(options.folder);
+    const sourceOf = (path: string) => join(options.folder, sources.get(path) ?? path);
     // A base that serves adapters keeps serving them: its new files get LoRA-ready copies too.
     const lora = stored?.lora
-      ? await loraBase(
-          manifest,
-          async (file) => new Uint8Array(await readFile(join(options.folder, file.path))),
-        )
+      ? await loraBase(manifest, async (file) => new Uint8Array(await readFile(sourceOf(file.path))))
       : undefined;
     if (lora) manifest.lora = lora.lora;
 
@@ -102,7 +101,7 @@ export async function pushModel(target: Target, options: PushOptions): Promise<P
     const present = new Map(before?.map((object) => [object.key, object.size]));
     const uploads: { file: StoredFile; source: string }[] = manifest.files.flatMap((file) => {
       const ort = ortFile(file);
-      const own = { file, source: join(options.folder, file.path) };
+      const own = { file, source: sourceOf(file.path) };
       return ort ? [own, { file: ort, source: join(ortDir, ort.path) }] : [own];
     });
     const total = uploads.reduce((sum, upload) => sum + upload.file.size, 0);

@@ -1,4 +1,5 @@
 import type { ManifestFile, Task, TensorInfo } from "../../src/runtime/manifest.js";
+import type { GenaiConfig } from "../../src/tasks/genai-config.js";
 import { readModelConfig } from "../../src/tasks/model-config.js";
 import { FolderError } from "./folder-error.js";
 
@@ -108,4 +109,44 @@ function inputsMatching(file: ManifestFile, pattern: RegExp): TensorInfo[] {
 
 function names(files: readonly ManifestFile[]): string {
   return files.length === 0 ? "no ONNX file" : files.map((file) => file.path).join(", ");
+}
+
+/** genai_config.json's decoder names, each as the engine feeds or reads it (Optimum's names). */
+const GENAI_NAMES: Record<"inputs" | "outputs", Record<string, string>> = {
+  inputs: {
+    input_ids: "input_ids",
+    attention_mask: "attention_mask",
+    position_ids: "position_ids",
+    past_key_names: "past_key_values.%d.key",
+    past_value_names: "past_key_values.%d.value",
+  },
+  outputs: {
+    logits: "logits",
+    present_key_names: "present.%d.key",
+    present_value_names: "present.%d.value",
+  },
+};
+
+/**
+ * Refuses an onnxruntime-genai decoder whose inputs or outputs the engine would not feed or read:
+ * other names than Optimum's, or inputs genai fills in itself (`past_sequence_length`,
+ * `cache_indirection`, `inputs_embeds`, ...).
+ */
+export function checkGenaiNames(genai: GenaiConfig): void {
+  for (const side of ["inputs", "outputs"] as const) {
+    const known = GENAI_NAMES[side];
+    for (const [key, name] of Object.entries(genai.model?.decoder?.[side] ?? {})) {
+      const wanted = known[key];
+      if (wanted === undefined) {
+        throw new FolderError(
+          `genai_config.json: the decoder's ${side.slice(0, -1)} ${key} ("${name}") is not one the engine feeds or reads (${Object.keys(known).join(", ")}).`,
+        );
+      }
+      if (name !== wanted) {
+        throw new FolderError(
+          `genai_config.json: model.decoder.${side}.${key} is "${name}"; the engine ${side === "inputs" ? "feeds" : "reads"} "${wanted}".`,
+        );
+      }
+    }
+  }
 }

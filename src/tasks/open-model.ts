@@ -5,6 +5,7 @@ import { findFile, type Manifest, type Task } from "../runtime/manifest.js";
 import type { ModelRegistry } from "../runtime/registry.js";
 import { ChatTemplate } from "../text/chat-template.js";
 import { TextTokenizer } from "../text/tokenizer.js";
+import { genaiGenerationConfig, genaiModelConfig, readGenaiConfig } from "./genai-config.js";
 import {
   type GenerationConfig,
   type ModelConfig,
@@ -46,14 +47,20 @@ export interface TextAssets {
   generation: GenerationConfig;
 }
 
-const TEXT_FILES = ["tokenizer.json", "tokenizer_config.json", "config.json", "generation_config.json"];
+const TEXT_FILES = [
+  "tokenizer.json",
+  "tokenizer_config.json",
+  "config.json",
+  "generation_config.json",
+  "genai_config.json",
+];
 
 /** Tokenizer, chat template and configs, built once per isolate per model. */
 export function textAssets(registry: ModelRegistry, manifest: Manifest): Promise<Lease<TextAssets>> {
   // Parsed tokenizers take a few times their JSON size in JS heap.
   const cost = TEXT_FILES.reduce((sum, path) => sum + (findFile(manifest, path)?.size ?? 0), 0) * 4;
   return registry.asset<TextAssets>(manifest, "text", cost, async () => {
-    const [tokenizerJson, tokenizerConfig, config, generationConfig] = await Promise.all(
+    const [tokenizerJson, tokenizerConfig, config, generationConfig, genaiJson] = await Promise.all(
       TEXT_FILES.map((path) => registry.readJson(manifest, path)),
     );
     if (!tokenizerJson) {
@@ -65,11 +72,13 @@ export function textAssets(registry: ModelRegistry, manifest: Manifest): Promise
       );
     }
     const tokenizer = new TextTokenizer({ tokenizerJson, tokenizerConfig: tokenizerConfig ?? {} });
+    // An onnxruntime-genai folder says in genai_config.json what the two Hugging Face files say.
+    const genai = genaiJson && readGenaiConfig(genaiJson);
     return {
       tokenizer,
       template: ChatTemplate.fromTokenizer(tokenizer),
-      config: readModelConfig(config),
-      generation: readGenerationConfig(generationConfig),
+      config: readModelConfig(config ?? (genai && genaiModelConfig(genai))),
+      generation: readGenerationConfig(generationConfig ?? (genai && genaiGenerationConfig(genai))),
     };
   });
 }

@@ -1,6 +1,7 @@
 import type { Manifest, ManifestFile } from "../runtime/manifest.js";
 import type { ModelRegistry } from "../runtime/registry.js";
 import type { Feeds } from "../runtime/session.js";
+import { genaiModelConfig, readGenaiConfig } from "./genai-config.js";
 import { readModelConfig } from "./model-config.js";
 import { assertRunFits, fileRunCost, MEASURED_BASIS } from "./run-memory.js";
 
@@ -8,7 +9,7 @@ import { assertRunFits, fileRunCost, MEASURED_BASIS } from "./run-memory.js";
  * Refuses, before running, a tensor-API request whose run would exceed the per-run allowance.
  * A file measured at push is charged what its runs measured: rows (the first dimension) of tokens
  * (the second dimension of an int64 [rows, tokens] input, else 1). Otherwise token inputs of a
- * transformer whose config.json says its sizes are costed like any other run of it, and any other
+ * transformer whose config.json (or genai_config.json) says its sizes are costed like any other run of it, and any other
  * model is charged its inputs twice (the copy into wasm and outputs of similar size), as nothing
  * more is known about it.
  */
@@ -18,7 +19,10 @@ export async function assertTensorRunFits(
   file: ManifestFile,
   feeds: Feeds,
 ): Promise<void> {
-  const config = readModelConfig(await registry.readJson(manifest, "config.json"));
+  const genai = await registry.readJson(manifest, "genai_config.json");
+  const config = readModelConfig(
+    (await registry.readJson(manifest, "config.json")) ?? (genai && genaiModelConfig(readGenaiConfig(genai))),
+  );
   const tokens = Object.values(feeds).find((tensor) => tensor.type === "int64" && tensor.dims.length === 2);
   const cost = fileRunCost(file, config, { logits: config.vocabSize !== undefined, cache: false });
   if (cost.basis === MEASURED_BASIS) {

@@ -267,8 +267,11 @@ export async function* generateText(
     adapter: generator.adapter,
   };
   // Only a model with a cache can batch: without one, every step recomputes each sequence whole.
+  // Rows of different lengths share a step through left padding, which needs each row's own
+  // position_ids: a model without them (onnxruntime-genai's GroupQueryAttention counts positions
+  // from the mask, padding last) runs each generation alone.
   const run: Stepper =
-    generator.batching && generator.lm.layout.past.length > 0
+    generator.batching && generator.lm.layout.past.length > 0 && generator.lm.layout.hasPositionIds
       ? batcherFor(generator.lm, {
           maxRows: MAX_BATCH_ROWS,
           maxQueue: MAX_BATCH_QUEUE,
