@@ -21,6 +21,7 @@ import { languageTokens } from "../../src/text/languages.js";
 import { TextTokenizer } from "../../src/text/tokenizer.js";
 import { FolderError } from "./folder-error.js";
 import { measureRuns } from "./measure-runs.js";
+import { cachedRunCost } from "./run-cost-cache.js";
 import { checkGenaiNames, checkServable } from "./servable.js";
 
 export interface InspectedOnnx {
@@ -200,7 +201,8 @@ export async function buildManifest(folder: string, options: BuildOptions): Prom
       throw new FolderError(`${file.path} is not a loadable ONNX model: ${(error as Error).message}`);
     }
     // A file whose runs cannot be measured still loads; the engine estimates its runs instead.
-    const runCost = await measureRuns(copy, "ort", { inputs: file.onnx.inputs, contextLength }).catch(
+    const shape = { inputs: file.onnx.inputs, contextLength };
+    const runCost = await cachedRunCost(file.sha256, shape, () => measureRuns(copy, "ort", shape)).catch(
       () => undefined,
     );
     if (runCost) file.onnx.run_cost = runCost;
