@@ -1,7 +1,8 @@
 """Reference outputs from Hugging Face's own code, for the project's tests:
 - fixtures/: test images (PNG RGB / RGBA / grey, JPEG, WebP, non-square, upscaled) and, for each, the
   pixel_values that transformers' ViTImageProcessor (the PIL one) makes of it, as raw float32 (.f32);
-- golden.json: for the first held-out scenes (saved as fixtures/heldout-N.png), greedy and beam-4 caption ids from VisionEncoderDecoderModel.generate, without a prompt and
+- golden.json: for the first held-out scenes (saved as fixtures/heldout-N.png), greedy and beam-4 caption ids
+  from VisionEncoderDecoderModel.generate (greedy ones with the top-1 minus top-2 logit of each step), without a prompt and
   with English and Chinese prompts, for the fp32 model and for its int8 twin (common/rowq.py: the per-row
   int8 layout `npm run models:quantize` writes, which is what the *_quantized.onnx files compute); the int8
   weights of those files are checked to be exactly the twin's.
@@ -96,15 +97,21 @@ def captions(m, tok, processor, images, num_beams):
         ids = torch.tensor([start] * len(images))
         with torch.no_grad():
             gen = m.generate(pixel_values=pv, decoder_input_ids=ids, num_beams=num_beams, max_new_tokens=40,
-                             do_sample=False)
-        for row in gen.tolist():
+                             do_sample=False, output_scores=True, return_dict_in_generate=True)
+        for r, row in enumerate(gen.sequences.tolist()):
             new = row[len(start):]
             # a batch's shorter outputs are filled up after their end token: keep up to the first one
             eos = m.config.eos_token_id
             new = new[: new.index(eos) + 1] if eos in new else new
             # the text as the API returns it: the prompt and its continuation
             text = tok.decode(start[1:] + new, skip_special_tokens=True).strip()
-            out.append({"prompt": prompt, "ids": new, "text": text})
+            caption = {"prompt": prompt, "ids": new, "text": text}
+            if num_beams == 1:
+                # greedy's top-1 minus top-2 logit at every step: where it is tiny, float rounding that differs
+                # between two correct implementations can pick the other token (the tests allow that there)
+                gaps = [torch.topk(step[r], 2).values for step in gen.scores[: len(new)]]
+                caption["margins"] = [float("%.4g" % (g[0] - g[1])) for g in gaps]
+            out.append(caption)
     return out
 
 
