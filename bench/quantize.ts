@@ -14,6 +14,7 @@ import {
   type TensorProto,
 } from "../cli/lib/quantize/onnx.js";
 import { quantizeOnnx } from "../cli/lib/quantize/rewrite.js";
+import type { Weight } from "../cli/lib/quantize/uses.js";
 import { quantizeChannels } from "../cli/lib/quantize/weights.js";
 import { MODELS_DIR } from "../host/paths.js";
 import type { Ort } from "../src/runtime/ort.js";
@@ -23,8 +24,9 @@ import { mb, ms, percentile, ratio, table, timeInterleaved } from "./stats.js";
 
 /**
  * The int8 layouts in one run: float MatMul, today's 8-bit MatMulNBits (as int8.py writes it) and
- * the per-row int8 layout of `models:quantize` (MatMulIntegerToFloat), on a stack of residual MLP blocks with
- * random weights (generated here, about 59 MB of int8), then shop-assistant float vs requantized.
+ * the per-row int8 layout of `models:quantize` (MatMulIntegerToFloat) and onnxruntime's fused per-tensor
+ * DynamicQuantizeMatMul, on a stack of residual MLP blocks with random weights (generated here, about 59 MB
+ * of int8), then shop-assistant float vs requantized, also with its attention projections left float.
  * Times are per `session.run` in onnxruntime-web (WASM, one thread), interleaved round by round;
  * memory is the wasm growth while creating a session, each in a fresh process.
  */
@@ -35,7 +37,14 @@ const ROUNDS = { 1: 20, 8: 8 } as const;
 const SHOP_ROUNDS = 60;
 const PROMPT = 24;
 
-type Layout = "fp32" | "MatMulNBits-8 (today)" | "per-row int8 (models:quantize)";
+type Layout =
+  | "fp32"
+  | "MatMulNBits-8 (today)"
+  | "per-row int8 (models:quantize)"
+  | "per-tensor DynamicQuantizeMatMul (batch-dependent)";
+
+/** Attention projections (q, k, v, o) by their exported node names: the split variant keeps them float. */
+const attentionFloat = (weight: Weight) => weight.uses.some((use) => /self_attn/.test(use.node.name));
 
 /** int8.py's `_nbits_weight`: q + 128 as uint8 [N, blocks, block], K padded, channel scale per block. */
 function nbitsWeight(name: string, weight: Float32Array, k: number, n: number) {
@@ -127,6 +136,7 @@ async function benchStack(ort: Ort, dir: string): Promise<string> {
     fp32,
     "MatMulNBits-8 (today)": mlpStack(true),
     "per-row int8 (models:quantize)": quantizeOnnx(fp32).bytes,
+    "per-tensor DynamicQuantizeMatMul (batch-dependent)": quantizeOnnx(fp32, { activations: "tensor" }).bytes,
   };
   const layouts = Object.keys(files) as Layout[];
   const costs = new Map<Layout, { grownBytes: number; createMs: number }>();
@@ -217,6 +227,11 @@ async function benchShopAssistant(ort: Ort, dir: string): Promise<string> {
     ["fp32", fp32],
     [`committed model_quantized.onnx (${quantizedMatMulOps(committed)})`, committed],
     ["per-row int8 (models:quantize)", quantizeOnnx(fp32).bytes],
+    [
+      "per-tensor DynamicQuantizeMatMul (batch-dependent)",
+      quantizeOnnx(fp32, { activations: "tensor" }).bytes,
+    ],
+    ["per-row int8, attention projections fp32", quantizeOnnx(fp32, { keepFloat: attentionFloat }).bytes],
   ] as const) {
     const { grownBytes } = await loadCost(dir, `shop-${variants.length}.onnx`, bytes);
     variants.push({ label, bytes, grownBytes });

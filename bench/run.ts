@@ -1,11 +1,15 @@
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
 import { benchCaptioning } from "./captioning.js";
+import { benchConcurrency } from "./concurrency.js";
 import { benchEmbeddings } from "./embeddings.js";
 import { benchFoundation } from "./foundation.js";
 import { benchGeneration } from "./generation.js";
+import { benchLora } from "./lora.js";
 import { benchMemory } from "./memory.js";
+import { benchProfile } from "./profile.js";
 import { benchQuantize } from "./quantize.js";
+import { benchScale } from "./scale.js";
 import { benchTranslation } from "./translation.js";
 
 /**
@@ -21,6 +25,10 @@ const sections: Record<string, (models?: string[]) => Promise<string>> = {
   quantize: benchQuantize,
   memory: benchMemory,
   captioning: benchCaptioning,
+  scale: benchScale,
+  lora: benchLora,
+  concurrency: benchConcurrency,
+  profile: benchProfile,
 };
 
 const { values } = parseArgs({ options: { only: { type: "string" }, models: { type: "string" } } });

@@ -1,7 +1,6 @@
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { formatBytes } from "./lib/progress.js";
-import { quantizeFolder } from "./lib/quantize/folder.js";
+import { describeReport, quantizeFolder } from "./lib/quantize/folder.js";
 
 const usage = `Usage: npm run models:quantize -- <folder>
 
@@ -20,12 +19,7 @@ if (values.help || !folder || positionals.length > 1) {
 }
 
 try {
-  for (const file of await quantizeFolder(resolve(folder))) {
-    const kept = file.kept.length > 0 ? `; kept float: ${file.kept.join(", ")}` : "";
-    console.log(
-      `${file.target}: ${formatBytes(file.sourceBytes)} -> ${formatBytes(file.targetBytes)}, ${file.quantized.length} weights int8${kept}`,
-    );
-  }
+  for (const file of await quantizeFolder(resolve(folder))) console.log(describeReport(file));
 } catch (error) {
   console.error(error instanceof Error ? error.message : String(error));
   process.exit(1);

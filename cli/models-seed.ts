@@ -3,11 +3,13 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { FolderError } from "./lib/folder-error.js";
 import { parseEntries, pushKnowledgeBase } from "./lib/kb.js";
+import { ADAPTER_CONFIG, pushAdapter, readAdapterConfig } from "./lib/lora/adapter.js";
 import { pushModel } from "./lib/push.js";
 import { localTarget } from "./lib/targets.js";
 
 /**
  * Pushes every bundled model under models/ to the local dev R2 (unchanged ones are skipped), then
+ * the LoRA adapters under models/adapters/ over the base their adapter_config.json names, then
  * embeds the sample knowledge bases listed in kb/knowledge-bases.json.
  */
 const { values } = parseArgs({ options: { "persist-to": { type: "string" }, models: { type: "string" } } });
@@ -19,8 +21,17 @@ interface KbConfig {
 }
 
 const root = values.models ?? "models";
+const ADAPTERS = "adapters";
+const adapters = await readdir(join(root, ADAPTERS), { withFileTypes: true }).then(
+  (entries) =>
+    entries
+      .filter((entry) => entry.isDirectory())
+      .map((entry) => entry.name)
+      .sort(),
+  () => [],
+);
 const folders = (await readdir(root, { withFileTypes: true }))
-  .filter((entry) => entry.isDirectory() && entry.name !== "recipes")
+  .filter((entry) => entry.isDirectory() && entry.name !== "recipes" && entry.name !== ADAPTERS)
   .map((entry) => entry.name)
   .sort();
 
@@ -37,6 +48,22 @@ try {
       // One broken folder should not keep `npm run dev` from serving the others.
       failed += 1;
       console.error(`models:seed: skipped ${id}: ${error.message}`);
+    }
+  }
+  for (const id of adapters) {
+    const folder = join(root, ADAPTERS, id);
+    try {
+      const config = readAdapterConfig(JSON.parse(await readFile(join(folder, ADAPTER_CONFIG), "utf8")));
+      if (!config.baseName || !pushed.has(config.baseName)) {
+        throw new FolderError(
+          `its base '${config.baseName ?? "(none named)"}' is not among the pushed models`,
+        );
+      }
+      await pushAdapter(target, { folder, id, base: config.baseName });
+    } catch (error) {
+      if (!(error instanceof FolderError)) throw error;
+      failed += 1;
+      console.error(`models:seed: skipped adapter ${id}: ${error.message}`);
     }
   }
   const bases = JSON.parse(await readFile(join("kb", "knowledge-bases.json"), "utf8")) as KbConfig[];

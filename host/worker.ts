@@ -45,6 +45,10 @@ export interface WorkerOptions {
    */
   onLog?: (line: string) => void;
   manifestTtlMs?: number;
+  /** BATCHING: "off" makes concurrent requests take turns instead of sharing runs. */
+  batching?: "on" | "off";
+  /** Opens workerd's V8 inspector (Chrome DevTools Protocol) on this port, for CPU profiles. */
+  inspectorPort?: number;
 }
 
 export async function startWorker(options: WorkerOptions = {}): Promise<TestWorker> {
@@ -74,7 +78,9 @@ export async function startWorker(options: WorkerOptions = {}): Promise<TestWork
       ...(options.aliases === undefined ? {} : { MODEL_ALIASES: JSON.stringify(options.aliases) }),
       ...options.secrets,
       ...(options.manifestTtlMs ? { MANIFEST_TTL_MS: String(options.manifestTtlMs) } : {}),
+      ...(options.batching ? { BATCHING: options.batching } : {}),
     },
+    ...(options.inspectorPort ? { inspectorPort: options.inspectorPort } : {}),
     ...(options.rateLimit ? { ratelimits: { RATE_LIMITER: { simple: options.rateLimit } } } : {}),
     handleRuntimeStdio: captureStdout(options.onLog ?? (() => undefined)),
   });

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { nodeRegistry } from "../host/engine.js";
 import { MODELS_DIR } from "../host/paths.js";
+import type { ApiError } from "../src/errors.js";
 import { batcherFor, batchStatsOf, type Stepper } from "../src/tasks/batcher.js";
 import { type DecodeOptions, DecodeRun } from "../src/tasks/causal-lm.js";
 import { GREEDY } from "../src/tasks/sampling.js";
@@ -34,6 +35,7 @@ function join(generator: TextGenerator, options: Omit<DecodeOptions, "eosIds">):
     maxQueue: MAX_BATCH_QUEUE,
     cost: generator.runCost,
     allowance: generator.runAllowance,
+    memory: generator.memory,
   });
   return batcher.join({ ...options, eosIds });
 }
@@ -118,6 +120,50 @@ describe("continuous batching on the bundled chat model", () => {
     }
   });
 
+  test("the KV cache is charged to the model budget: a generation that does not fit waits, one that never fits is a 503", async () => {
+    // A registry of its own, so the session and its batcher start empty.
+    const tight = nodeRegistry(await quickStore(`${MODELS_DIR}/shop-assistant`, "shop-assistant"));
+    const lease = await openGenerator(tight, await tight.manifest("shop-assistant"), "int8");
+    const [first, second] = golden.cases;
+    assert.ok(first && second);
+    const { past, kvHeads, headDim } = lease.value.lm.layout;
+    const perPosition = past.length * 2 * kvHeads * headDim * 4;
+    const longest = Math.max(first.input_ids.length, second.input_ids.length) + golden.max_new_tokens;
+    const { budget_bytes, used_bytes } = tight.cache.stats();
+    // Leaves room in the budget for the cache of one and a half rows.
+    const filler = budget_bytes - used_bytes - Math.floor(1.5 * longest * perPosition);
+    assert.ok(tight.cache.reserve(filler));
+    try {
+      const greedy = (promptIds: number[], n = 1) => ({
+        promptIds,
+        maxNewTokens: golden.max_new_tokens,
+        n,
+        sampling: GREEDY,
+        seed: 0,
+      });
+      const [a, b] = await Promise.all([
+        drain(join(lease.value, greedy(first.input_ids))),
+        drain(join(lease.value, greedy(second.input_ids))),
+      ]);
+      assert.deepEqual(a[0], first.int8.greedy_ids);
+      assert.deepEqual(b[0], second.int8.greedy_ids);
+      assert.equal(
+        batchStatsOf(lease.value.lm.session)?.mean_batch_size,
+        1,
+        "the second waited for the first",
+      );
+      await assert.rejects(drain(join(lease.value, greedy(first.input_ids, 3))), (error: ApiError) => {
+        assert.equal(error.code, "memory_busy");
+        assert.equal(error.status, 503);
+        return true;
+      });
+      assert.equal(tight.cache.stats().reserved_bytes, filler, "the batch holds nothing once it is empty");
+    } finally {
+      tight.cache.unreserve(filler);
+      lease.release();
+    }
+  });
+
   test("a generation that leaves is out of the batch at the next step, and the others go on", async () => {
     const lease = await openGenerator(registry, await registry.manifest("shop-assistant"), "int8");
     try {
@@ -134,8 +180,17 @@ describe("continuous batching on the bundled chat model", () => {
       const staying = join(lease.value, options(second.input_ids));
       await leaving.step();
       await leaving.step();
+      const { past, kvHeads, headDim } = lease.value.lm.layout;
+      const perPosition = past.length * 2 * kvHeads * headDim * 4;
+      const longest = Math.max(first.input_ids.length, second.input_ids.length) + 48;
+      assert.equal(
+        registry.cache.stats().reserved_bytes,
+        2 * longest * perPosition,
+        "the KV cache of both rows, grown to their longest, is charged to the model budget",
+      );
       leaving.close();
       const stayed = await drain(staying);
+      assert.equal(registry.cache.stats().reserved_bytes, 0, "given back when the rows leave");
       assert.deepEqual(stayed[0], second.int8.greedy_ids);
       assert.ok((leaving.generated[0]?.length ?? 0) < first.int8.greedy_ids.length, "it stopped early");
       assert.equal(batchStatsOf(lease.value.lm.session)?.active_rows, 0);

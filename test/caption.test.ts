@@ -204,6 +204,110 @@ describe("captioning through the worker", () => {
     assert.equal(body.choices[0]?.message.content, int8Greedy("a photo of")[0]);
   });
 
+  /** The content deltas, finish reasons and usage of a streamed chat completion. */
+  const streamedChat = async (body: Record<string, unknown>) => {
+    const response = await worker.post("/v1/chat/completions", { ...body, stream: true });
+    assert.equal(response.status, 200, await response.clone().text());
+    assert.match(response.headers.get("content-type") ?? "", /text\/event-stream/);
+    const events = (await response.text())
+      .split("\n\n")
+      .filter((event) => event.startsWith("data: "))
+      .map((event) => event.slice("data: ".length));
+    assert.equal(events.at(-1), "[DONE]");
+    const chunks = events.slice(0, -1).map(
+      (event) =>
+        JSON.parse(event) as {
+          object: string;
+          choices: { delta: { content?: string; role?: string }; finish_reason: string | null }[];
+          usage?: { completion_tokens: number } | null;
+        },
+    );
+    for (const chunk of chunks) assert.equal(chunk.object, "chat.completion.chunk");
+    const deltas = chunks.flatMap((chunk) => chunk.choices.map((choice) => choice.delta.content ?? ""));
+    return {
+      deltas,
+      text: deltas.join(""),
+      finishReasons: chunks
+        .flatMap((chunk) => chunk.choices.map((choice) => choice.finish_reason))
+        .filter(Boolean),
+      usage: chunks.at(-1)?.usage,
+    };
+  };
+  const chatParts = (prompt: string, count = 1) => [
+    {
+      role: "user",
+      content: [
+        ...(prompt ? [{ type: "text", text: prompt }] : []),
+        ...images.slice(0, count).map((bytes) => ({ type: "image_url", image_url: { url: dataUrl(bytes) } })),
+      ],
+    },
+  ];
+  const chatText = async (body: Record<string, unknown>) => {
+    const response = await worker.post("/v1/chat/completions", body);
+    assert.equal(response.status, 200, await response.clone().text());
+    const reply = (await response.json()) as {
+      choices: { message: { content: string }; finish_reason: string }[];
+      usage: { completion_tokens: number };
+    };
+    return {
+      text: reply.choices[0]?.message.content ?? "",
+      finishReason: reply.choices[0]?.finish_reason,
+      usage: reply.usage,
+    };
+  };
+
+  test("streamed chat captions: the deltas join to the caption, whole characters only, with usage", async () => {
+    for (const prompt of golden.prompts) {
+      const streamed = await streamedChat({
+        model: "captioner",
+        messages: chatParts(prompt),
+        stream_options: { include_usage: true },
+      });
+      const expected = int8Greedy(prompt)[0];
+      assert.equal(streamed.text, expected, `prompt '${prompt}'`);
+      assert.ok(streamed.deltas.filter(Boolean).length > 1, "the caption arrives in more than one piece");
+      for (const delta of streamed.deltas) assert.ok(!delta.includes("\uFFFD"), delta);
+      assert.deepEqual(streamed.finishReasons, ["stop"]);
+      const whole = await chatText({ model: "captioner", messages: chatParts(prompt) });
+      assert.equal(whole.text, expected);
+      assert.equal(streamed.usage?.completion_tokens, whole.usage.completion_tokens);
+    }
+    const three = await streamedChat({ model: "captioner", messages: chatParts("", 3) });
+    assert.equal(three.text, int8Greedy("").slice(0, 3).join("\n"));
+  });
+
+  test("chat captions sample with a seed, and stop at a stop string", async () => {
+    const greedy = int8Greedy("")[0] ?? "";
+    const sampled = async (seed: number) =>
+      (await chatText({ model: "captioner", messages: chatParts(""), temperature: 1.5, seed })).text;
+    const first = await sampled(1);
+    assert.equal(await sampled(1), first, "the same seed gives the same caption");
+    const seeds = await Promise.all([2, 3, 4, 5, 6].map(sampled));
+    assert.ok(
+      [first, ...seeds].some((text) => text !== greedy),
+      "sampling departs from greedy at temperature 1.5",
+    );
+    const streamedSample = await streamedChat({
+      model: "captioner",
+      messages: chatParts(""),
+      temperature: 1.5,
+      seed: 1,
+    });
+    assert.equal(streamedSample.text, first);
+
+    const words = greedy.split(" ");
+    const stop = ` ${words[2]}`;
+    const cut = greedy.slice(0, greedy.indexOf(stop));
+    assert.ok(cut.length > 0 && cut.length < greedy.length, `'${stop}' is inside '${greedy}'`);
+    const stopped = await chatText({ model: "captioner", messages: chatParts(""), stop: [stop] });
+    assert.equal(stopped.text, cut);
+    assert.equal(stopped.finishReason, "stop");
+    assert.equal((await streamedChat({ model: "captioner", messages: chatParts(""), stop: stop })).text, cut);
+    const short = await chatText({ model: "captioner", messages: chatParts(""), max_tokens: 2 });
+    assert.equal(short.finishReason, "length");
+    assert.equal(short.usage.completion_tokens, 2);
+  });
+
   test("Workers AI image-to-text shape: bytes or base64 in, {description} out", async () => {
     const bytes = images[1] as Uint8Array;
     const asArray = await worker.post("/ai/run/captioner", { image: Array.from(bytes) });

@@ -234,6 +234,75 @@ describe("chat through the worker with the official openai client", () => {
     );
   });
 
+  /** The shop-assistant leases in use, and the runs of its int8 session, from /v1/stats. */
+  const shopModel = async () => {
+    const stats = (await (await worker.fetch("/v1/stats")).json()) as {
+      sessions: { key: string; runs: number }[];
+      cache: { entries: { key: string; in_use: number }[] };
+    };
+    return {
+      runs: stats.sessions.find((s) => s.key.startsWith("shop-assistant/onnx/model_quantized"))?.runs ?? 0,
+      inUse: stats.cache.entries
+        .filter((e) => e.key.startsWith("shop-assistant/"))
+        .reduce((n, e) => n + e.in_use, 0),
+    };
+  };
+  /**
+   * Each stats request is the wait: the isolate answers it between generation steps. Bounded in
+   * time, not count: a disconnect that workerd reports as a failed write is only noticed once the
+   * stream has waited 10 s (STALLED_READER_MS in src/routes/sse.ts) for its reader.
+   */
+  const untilReleased = async () => {
+    const deadline = Date.now() + 30_000;
+    let state = await shopModel();
+    while (state.inUse > 0 && Date.now() < deadline) state = await shopModel();
+    return state;
+  };
+  /** 400 tokens with the end tokens banned: a generation that outlasts the test. */
+  const longRequest = (fields: Record<string, unknown>, lengthField: string) =>
+    JSON.stringify({
+      ...fields,
+      [lengthField]: 400,
+      logit_bias: Object.fromEntries(eosIds.map((id) => [String(id), -100])),
+    });
+
+  /**
+   * Right after the n: 3 requests above, on the same isolate: that is where workerd (locally)
+   * reported a client leaving as a failed write of the response body, with neither the request's
+   * signal nor the stream's cancellation, and the stream kept its lease.
+   */
+  const streamingRoutes: [string, (c: Case) => Record<string, unknown>, string][] = [
+    ["/v1/chat/completions", (c) => ({ model: "shop-assistant", messages: c.messages }), "max_tokens"],
+    ["/v1/completions", (c) => ({ model: "shop-assistant", prompt: c.prompt }), "max_tokens"],
+    ["/v1/responses", (c) => ({ model: "shop-assistant", input: c.messages }), "max_output_tokens"],
+    ["/ai/run/shop-assistant", (c) => ({ messages: c.messages }), "max_tokens"],
+  ];
+  for (const [path, fields, lengthField] of streamingRoutes) {
+    test(`${path}: a client that disconnects from a stream stops the generation and releases the model`, async () => {
+      assert.ok(en);
+      const before = await shopModel();
+      const abort = new AbortController();
+      const response = await worker.fetch(path, {
+        method: "POST",
+        body: longRequest({ ...fields(en), stream: true }, lengthField),
+        signal: abort.signal,
+      });
+      assert.equal(response.status, 200);
+      const reader = response.body?.getReader();
+      await reader?.read();
+      await reader?.read();
+      assert.ok((await shopModel()).inUse > 0, "the stream holds the model while it runs");
+      abort.abort();
+      const after = await untilReleased();
+      assert.equal(after.inUse, 0, "the lease is released after the client left");
+      assert.equal((await shopModel()).runs, after.runs, "no more steps once the lease is released");
+      assert.ok(
+        after.runs - before.runs < 100,
+        `generation stopped early (${after.runs - before.runs} steps)`,
+      );
+    });
+  }
+
   test("stop strings end the reply before they appear", async () => {
     assert.ok(en);
     const words = en.int8.greedy_text.split(" ");
@@ -369,89 +438,4 @@ describe("chat through the worker with the official openai client", () => {
     );
     assert.match(error.message, /\d+ tokens.*context is \d+/);
   });
-});
-
-/**
- * Disconnects, on a worker of their own. Known issue, kept visible here: after non-streamed
- * requests with n: 3 on the same isolate, workerd (locally) did not report a later stream's client
- * leaving, and that stream kept its lease; see the issue notes. These tests start from a warm model.
- */
-describe("clients that disconnect from a stream", () => {
-  let worker: TestWorker;
-  const en = golden.cases.find((c) => /A\d{7}/.test(c.messages.at(-1)?.content ?? "")) ?? golden.cases[0];
-
-  before(async () => {
-    worker = await startWorker();
-    await worker.push(join(MODELS_DIR, "shop-assistant"), "shop-assistant");
-    const warm = await worker.post("/v1/chat/completions", {
-      model: "shop-assistant",
-      messages: [{ role: "user", content: "hi" }],
-      max_tokens: 2,
-    });
-    assert.equal(warm.status, 200);
-  });
-  after(() => worker.close());
-
-  /** The shop-assistant leases in use, and the runs of its int8 session, from /v1/stats. */
-  const shopModel = async () => {
-    const stats = (await (await worker.fetch("/v1/stats")).json()) as {
-      sessions: { key: string; runs: number }[];
-      cache: { entries: { key: string; in_use: number }[] };
-    };
-    return {
-      runs: stats.sessions.find((s) => s.key.startsWith("shop-assistant/onnx/model_quantized"))?.runs ?? 0,
-      inUse: stats.cache.entries
-        .filter((e) => e.key.startsWith("shop-assistant/"))
-        .reduce((n, e) => n + e.in_use, 0),
-    };
-  };
-  /**
-   * Each stats request is the wait: the isolate answers it between generation steps. Bounded in
-   * time, not count: workerd notices a closed connection when it next writes to it, which a busy
-   * machine can delay.
-   */
-  const untilReleased = async () => {
-    const deadline = Date.now() + 30_000;
-    let state = await shopModel();
-    while (state.inUse > 0 && Date.now() < deadline) state = await shopModel();
-    return state;
-  };
-  const longRequest = (fields: Record<string, unknown>) =>
-    JSON.stringify({
-      ...fields,
-      max_tokens: 400,
-      logit_bias: Object.fromEntries(eosIds.map((id) => [String(id), -100])),
-    });
-
-  const streamingRoutes: [string, string, Record<string, unknown>][] = [
-    ["/v1/chat/completions", "/v1/chat/completions", { model: "shop-assistant" }],
-    ["/v1/completions", "/v1/completions", { model: "shop-assistant" }],
-    ["Workers AI", "/ai/run/shop-assistant", {}],
-  ];
-  for (const [name, path, fields] of streamingRoutes) {
-    test(`${name}: a client that disconnects from a stream stops the generation and releases the model`, async () => {
-      assert.ok(en);
-      const before = await shopModel();
-      const abort = new AbortController();
-      const prompt = path === "/v1/completions" ? { prompt: en.prompt } : { messages: en.messages };
-      const response = await worker.fetch(path, {
-        method: "POST",
-        body: longRequest({ ...fields, ...prompt, stream: true }),
-        signal: abort.signal,
-      });
-      assert.equal(response.status, 200);
-      const reader = response.body?.getReader();
-      await reader?.read();
-      await reader?.read();
-      assert.ok((await shopModel()).inUse > 0, "the stream holds the model while it runs");
-      abort.abort();
-      const after = await untilReleased();
-      assert.equal(after.inUse, 0, "the lease is released after the client left");
-      assert.equal((await shopModel()).runs, after.runs, "no more steps once the lease is released");
-      assert.ok(
-        after.runs - before.runs < 100,
-        `generation stopped early (${after.runs - before.runs} steps)`,
-      );
-    });
-  }
 });

@@ -1,11 +1,16 @@
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { cp, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { createHash } from "node:crypto";
+import { cp, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { promisify } from "node:util";
+import { readStoredManifest } from "../cli/lib/push.js";
+import { quantizeOnnx } from "../cli/lib/quantize/rewrite.js";
+import { localTarget } from "../cli/lib/targets.js";
 import { MODELS_DIR } from "../host/paths.js";
+import type { ManifestFile } from "../src/runtime/manifest.js";
 
 const run = promisify(execFile);
 const ROOT = join(import.meta.dirname, "..");
@@ -51,6 +56,50 @@ describe("models CLI against a local R2 folder", () => {
       );
       const listed = await cli("models-ls.ts", "--persist-to", persist);
       assert.doesNotMatch(listed.stdout, /broken/);
+    } finally {
+      await rm(folder, { recursive: true, force: true });
+    }
+  });
+
+  test("models:push --quantize int8 pushes the quantizer's int8 files, made from a copy of the folder", async () => {
+    const folder = await mkdtemp(join(tmpdir(), "float-only-"));
+    try {
+      await cp(join(MODELS_DIR, "captioner"), folder, { recursive: true });
+      for (const name of await readdir(join(folder, "onnx"))) {
+        if (name.endsWith("_quantized.onnx")) await rm(join(folder, "onnx", name));
+      }
+      const floatOnly = (await readdir(join(folder, "onnx"))).sort();
+      const pushed = await cli(
+        "models-push.ts",
+        folder,
+        "--id",
+        "cap8",
+        "--quantize",
+        "int8",
+        "--persist-to",
+        persist,
+      );
+      assert.match(pushed.stderr, /onnx\/encoder_model_quantized\.onnx: .* -> .*, \d+ weights int8/);
+      assert.deepEqual((await readdir(join(folder, "onnx"))).sort(), floatOnly);
+
+      const target = await localTarget(persist);
+      try {
+        const manifest = await readStoredManifest(target, "cap8");
+        assert.ok(manifest);
+        for (const source of floatOnly) {
+          const expected = quantizeOnnx(new Uint8Array(await readFile(join(folder, "onnx", source)))).bytes;
+          const path = `onnx/${source.replace(/\.onnx$/, "_quantized.onnx")}`;
+          const stored: ManifestFile | undefined = manifest.files.find((file) => file.path === path);
+          assert.equal(stored?.sha256, createHash("sha256").update(expected).digest("hex"), path);
+          assert.ok(stored?.onnx?.ort, `${path} has an ORT-format copy`);
+        }
+      } finally {
+        await target.close();
+      }
+      await assert.rejects(
+        cli("models-push.ts", folder, "--id", "cap4", "--quantize", "int4", "--persist-to", persist),
+        /--quantize takes int8/,
+      );
     } finally {
       await rm(folder, { recursive: true, force: true });
     }

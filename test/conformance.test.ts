@@ -254,17 +254,8 @@ describe("the fixtures through the worker's HTTP API (fp32)", () => {
   });
   after(() => worker.close());
 
-  /**
-   * Known bug, open: the decoder / decoder-with-past pair spun a workerd thread at 100% CPU on its
-   * first /v1/translate (the same folder translates in the engine under Node, above). Skipped, with
-   * the reason printed, until it is found; see the issue notes.
-   */
-  const hangs: Record<string, string> = {
-    "marian-pair": "the decoder pair spins workerd at 100% CPU through /v1/translate (open bug)",
-  };
   for (const entry of entries) {
-    const skip = hangs[entry.name];
-    test(`${entry.name}: ${entry.task} answers equal the goldens`, { skip }, async () => {
+    test(`${entry.name}: ${entry.task} answers equal the goldens`, async () => {
       const goldens = await goldensOf(entry);
       const opened = await openFixture(entry, "fp32");
       const tokenizer = opened.tokenizer;

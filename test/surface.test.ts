@@ -106,7 +106,6 @@ describe("API surface", () => {
       "input",
     ],
     ["Workers AI", "/ai/run/shop-assistant", { prompt: "hi", tools: [] }, "tools"],
-    ["Workers AI", "/ai/run/shop-assistant", { prompt: "hi", lora: "x" }, "lora"],
   ];
   for (const [surface, path, body, param] of refused) {
     test(`${surface}: ${param} is refused with a 400 naming it`, async () => {

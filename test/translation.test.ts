@@ -8,7 +8,8 @@ import { MODELS_DIR } from "../host/paths.js";
 import { startWorker, type TestWorker } from "../host/worker.js";
 import type { ModelRegistry } from "../src/runtime/registry.js";
 import { generateSeq2Seq } from "../src/tasks/seq2seq.js";
-import { openTranslator, seq2seqOptions } from "../src/tasks/translation.js";
+import { seq2seqBatchStatsOf } from "../src/tasks/seq2seq-batch.js";
+import { openTranslator, seq2seqOptions, type TranslateResult, translate } from "../src/tasks/translation.js";
 import { expectError } from "./helpers/assertions.js";
 import { readJsonl, readRecipeJson, recipeFile } from "./helpers/recipes.js";
 
@@ -145,6 +146,66 @@ describe("seq2seq engine against the recipe's PyTorch goldens", () => {
   });
 });
 
+describe("concurrent translations share encoder runs and decoder steps", () => {
+  let registry: ModelRegistry;
+  before(async () => {
+    registry = await engineWith("phrase-translator");
+  });
+
+  for (const dtype of ["fp32", "int8"] as Dtype[]) {
+    test(`${dtype}: greedy and beam-4 requests together each equal the request alone and the goldens`, async () => {
+      const lease = await openTranslator(registry, await registry.manifest("phrase-translator"), dtype);
+      try {
+        const translator = lease.value;
+        assert.ok(translator.batching, "the engine batches by default");
+        const requests = golden.cases.flatMap((c) =>
+          [1, 4].map((numBeams) => ({
+            texts: [plain(c.source)],
+            targetLang: c.target_lang,
+            numBeams,
+            numReturnSequences: numBeams,
+          })),
+        );
+        const alone: TranslateResult[] = [];
+        for (const request of requests) alone.push(await translate(translator, request));
+        const before = seq2seqBatchStatsOf(translator.model.encoder);
+        assert.equal(before?.max_jobs_per_batch, 1, "requests one at a time run alone");
+
+        const together = await Promise.all(requests.map((request) => translate(translator, request)));
+        together.forEach((result, index) => {
+          const request = requests[index];
+          const solo = alone[index];
+          const c = golden.cases[Math.floor(index / 2)];
+          assert.ok(request && solo && c);
+          const [translation] = result.translations;
+          assert.equal(translation?.text, solo.translations[0]?.text, `request ${index}`);
+          if (request.numBeams === 1) assert.equal(translation?.text, c[dtype].greedy_text, c.source);
+          const alternatives = translation?.alternatives ?? [];
+          const soloAlternatives = solo.translations[0]?.alternatives ?? [];
+          assert.deepEqual(
+            alternatives.map((a) => a.text),
+            soloAlternatives.map((a) => a.text),
+            `beams of request ${index}`,
+          );
+          alternatives.forEach((a, k) => {
+            assert.ok(Math.abs(a.score - (soloAlternatives[k]?.score ?? 0)) < 1e-4, `score ${index}/${k}`);
+          });
+        });
+        const after = seq2seqBatchStatsOf(translator.model.encoder);
+        assert.ok(after && before);
+        assert.equal(after.jobs - before.jobs, requests.length, "every request ran once");
+        assert.ok(
+          after.batches - before.batches < requests.length,
+          `${after.batches - before.batches} batches`,
+        );
+        assert.ok(after.max_jobs_per_batch > 1, `largest batch held ${after.max_jobs_per_batch} requests`);
+      } finally {
+        lease.release();
+      }
+    });
+  }
+});
+
 describe("translation through the worker", () => {
   let worker: TestWorker;
   before(async () => {
@@ -179,6 +240,25 @@ describe("translation through the worker", () => {
         [...scores].sort((a, b) => b - a),
       );
     }
+  });
+
+  test("concurrent requests each get the golden text, sharing decoder steps", async () => {
+    const requests = golden.cases.map((c) => ({ text: plain(c.source), target_lang: c.target_lang }));
+    const results = await Promise.all(requests.map((body) => translate(body)));
+    results.forEach((result, index) => {
+      assert.equal(
+        result.translations[0]?.text,
+        golden.cases[index]?.int8.greedy_text,
+        requests[index]?.text,
+      );
+    });
+    const stats = (await (await worker.fetch("/v1/stats")).json()) as {
+      sessions: { key: string; seq2seq_batch?: { max_jobs_per_batch: number } }[];
+    };
+    const encoder = stats.sessions.find((session) =>
+      session.key.includes("/onnx/encoder_model_quantized.onnx@"),
+    );
+    assert.ok((encoder?.seq2seq_batch?.max_jobs_per_batch ?? 0) > 1, JSON.stringify(encoder));
   });
 
   test("long text is split into sentences, translated as a batch and joined back", async () => {

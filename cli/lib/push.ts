@@ -13,6 +13,7 @@ import {
   storeKey,
   type Task,
 } from "../../src/runtime/manifest.js";
+import { loraBase } from "./lora/adapter.js";
 import { buildManifest, hashFolder, sameFiles } from "./model-folder.js";
 import { Progress } from "./progress.js";
 import type { ListedObject, Target } from "./targets.js";
@@ -81,6 +82,14 @@ export async function pushModel(target: Target, options: PushOptions): Promise<P
       },
     });
     inspecting?.finish();
+    // A base that serves adapters keeps serving them: its new files get LoRA-ready copies too.
+    const lora = stored?.lora
+      ? await loraBase(
+          manifest,
+          async (file) => new Uint8Array(await readFile(join(options.folder, file.path))),
+        )
+      : undefined;
+    if (lora) manifest.lora = lora.lora;
 
     const before = await target.list?.(modelKey(options.id, ""));
     const present = new Map(before?.map((object) => [object.key, object.size]));
@@ -100,6 +109,7 @@ export async function pushModel(target: Target, options: PushOptions): Promise<P
       progress?.advance(file.size, file.path);
     }
     progress?.finish();
+    for (const upload of lora?.uploads ?? []) await target.put(upload.key, upload.bytes);
     const json = new TextEncoder().encode(`${JSON.stringify(manifest, null, 2)}\n`);
     await target.put(modelKey(options.id, MANIFEST_FILE), json);
 

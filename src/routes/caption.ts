@@ -8,10 +8,14 @@ import { bytesFromBase64, bytesFromUrl } from "../image/input.js";
 import { DEFAULT_IMAGE_FETCH_TIMEOUT_MS, ImageFetcher, remoteImagePolicy } from "../image/remote.js";
 import { withLease } from "../runtime/isolate-cache.js";
 import type { Manifest } from "../runtime/manifest.js";
-import { type CaptionResult, caption, imageBatch, openCaptioner } from "../tasks/captioning.js";
+import { type CaptionResult, caption, captionText, imageBatch, openCaptioner } from "../tasks/captioning.js";
+import type { FinishReason } from "../tasks/causal-lm.js";
 import { onlyModelFor, parseModelRef } from "../tasks/model-files.js";
+import { type GenerationStep, resolveSampling, type Usage } from "../tasks/text-generation.js";
 import { MAX_BEAMS } from "../tasks/translation.js";
-import { type chatMessage, modelRef, usageBody } from "./schemas.js";
+import { chatFormat, formatCompletion, formatStream, metaFor } from "./openai-format.js";
+import { type chatMessage, generationParams, modelRef, type SamplingRequest, usageBody } from "./schemas.js";
+import { streamEvents } from "./sse.js";
 
 /**
  * Image-to-text over HTTP: /v1/caption for batches, and the image-to-text shapes of the OpenAI chat
@@ -118,19 +122,17 @@ export const captionRoute = new Hono<AppEnv>().post("/v1/caption", async (c) => 
 
 type ChatMessage = z.infer<typeof chatMessage>;
 
-interface ChatCaptionBody {
+type ChatCaptionBody = SamplingRequest & {
   model: string;
   messages: ChatMessage[];
-  max_tokens?: number | null;
-  max_completion_tokens?: number | null;
-  n?: number | null;
   stream?: boolean | null;
-  temperature?: number | null;
-}
+  stream_options?: { include_usage?: boolean | null } | null;
+};
 
 /**
  * Chat completions for an image-to-text model: the images of the last user message are captioned, its
- * text parts are the prompt. One choice; several images give one caption per line.
+ * text parts are the prompt. One choice, one caption per image, a line each; whole or streamed, greedy
+ * or sampled (temperature, top_p, top_k, min_p, seed, penalties, logit_bias), with stop strings.
  */
 export async function chatCaption(
   c: Context<AppEnv>,
@@ -138,18 +140,8 @@ export async function chatCaption(
   dtype: string | undefined,
   body: ChatCaptionBody,
 ): Promise<Response> {
-  if (body.stream) {
-    throw invalidParam("stream", "Streaming is not supported for image-to-text models.", "unsupported_value");
-  }
   if ((body.n ?? 1) !== 1)
     throw invalidParam("n", "Image-to-text models return one choice (n = 1).", "unsupported_value");
-  if ((body.temperature ?? 0) > 0) {
-    throw invalidParam(
-      "temperature",
-      "Image-to-text models decode greedily here; sampling (temperature > 0) is not supported.",
-      "unsupported_value",
-    );
-  }
   const index = body.messages.findLastIndex((message) => message.role === "user");
   const message = body.messages[index];
   const parts = message && typeof message.content !== "string" ? message.content : [];
@@ -175,33 +167,57 @@ export async function chatCaption(
   const images: Uint8Array[] = [];
   for (const [at, url] of urls.entries())
     images.push(await bytesFromUrl(url, params[at] ?? "messages", fetcher));
+  const generation = generationParams(body);
   const prompt = texts.join(" ").trim();
-  const job = {
-    images,
-    param: (i: number) => params[i] ?? "messages",
-    prompt: prompt || undefined,
-    maxTokens: body.max_completion_tokens ?? body.max_tokens ?? undefined,
-  };
-  return runCaption(c, manifest, dtype, job, (result) =>
-    c.json({
-      id: `chatcmpl-${crypto.randomUUID()}`,
-      object: "chat.completion",
-      created: Math.floor(Date.now() / 1000),
-      model: body.model,
-      choices: [
-        {
-          index: 0,
-          message: {
-            role: "assistant",
-            content: result.captions.map((one) => one.text).join("\n"),
-            refusal: null,
-          },
-          finish_reason: "stop",
-          logprobs: null,
-        },
-      ],
-      usage: usageBody({ promptTokens: result.promptTokens, completionTokens: result.outputTokens }),
-    }),
+  const includeUsage = body.stream_options?.include_usage === true;
+  const lease = await openCaptioner(c.get("registry"), manifest, dtype);
+  let steps: (signal?: AbortSignal) => AsyncGenerator<GenerationStep>;
+  try {
+    const captioner = lease.value;
+    const pixels = await imageBatch(captioner, images, c.get("imageCodecs"), {
+      maxPixels: DEFAULT_MAX_PIXELS,
+      param: (i) => params[i] ?? "messages",
+    });
+    const request = {
+      pixels,
+      prompt: prompt || undefined,
+      maxTokens: generation.maxTokens,
+      sampling: resolveSampling(
+        generation,
+        captioner.assets.generation,
+        captioner.assets.tokenizer.vocabSize,
+      ),
+      seed: generation.seed,
+    };
+    steps = (signal) => captionText(captioner, request, generation.stop ?? [], signal);
+  } catch (error) {
+    lease.release();
+    throw error;
+  }
+  const meta = metaFor(chatFormat, body.model, manifest.id);
+  if (body.stream) {
+    return streamEvents(c, lease, (signal) =>
+      formatStream(chatFormat, meta, { n: 1, includeUsage, promptTokens: 0 }, steps(signal), signal),
+    );
+  }
+  return withLease(
+    Promise.resolve(lease),
+    async () => {
+      let text = "";
+      let finishReason: FinishReason | null = null;
+      let usage: Usage = { promptTokens: 0, completionTokens: 0 };
+      for await (const step of steps(c.req.raw.signal)) {
+        usage = step.usage;
+        for (const delta of step.deltas) {
+          text += delta.text;
+          finishReason = delta.finishReason ?? finishReason;
+        }
+      }
+      return c.json(
+        formatCompletion(chatFormat, meta, { texts: [text], finishReasons: [finishReason], usage }),
+      );
+    },
+    c.req.raw.signal,
   );
 }
 

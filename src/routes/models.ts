@@ -1,6 +1,6 @@
 import { Hono } from "hono";
 import type { AppEnv } from "../env.js";
-import { type Manifest, onnxFiles, totalSize, variantName } from "../runtime/manifest.js";
+import { findFile, loraPath, type Manifest, onnxFiles, totalSize, variantName } from "../runtime/manifest.js";
 import type { ModelRegistry } from "../runtime/registry.js";
 import { findModelFor } from "./aliases.js";
 
@@ -19,12 +19,16 @@ export const models = new Hono<AppEnv>()
   });
 
 function describeModel(registry: ModelRegistry, manifest: Manifest) {
-  const variants = onnxFiles(manifest).map((file) => ({
-    name: variantName(file.path),
-    size_bytes: file.size,
-    memory_bytes: file.onnx?.memory_bytes,
-    loaded: registry.isLoaded(manifest, file),
-  }));
+  const variants = onnxFiles(manifest).map((file) => {
+    // A base that serves adapters runs the LoRA-ready copy of each file.
+    const served = (manifest.lora && findFile(manifest, loraPath(file.path))) || file;
+    return {
+      name: variantName(file.path),
+      size_bytes: file.size,
+      memory_bytes: served.onnx?.memory_bytes,
+      loaded: registry.isLoaded(manifest, served),
+    };
+  });
   return {
     id: manifest.id,
     object: "model",
@@ -35,5 +39,17 @@ function describeModel(registry: ModelRegistry, manifest: Manifest) {
     loaded: variants.some((variant) => variant.loaded),
     variants,
     ...(manifest.languages ? { languages: manifest.languages } : {}),
+    // vLLM's fields for a LoRA adapter: the model it runs on.
+    ...(manifest.adapter
+      ? {
+          parent: manifest.adapter.base,
+          root: manifest.adapter.base,
+          lora: {
+            rank: manifest.adapter.rank,
+            alpha: manifest.adapter.alpha,
+            target_modules: manifest.adapter.target_modules,
+          },
+        }
+      : {}),
   };
 }

@@ -76,7 +76,7 @@ export const openAiFields = {
   response_format: textFormat.nullish(),
 };
 
-type SamplingRequest = {
+export type SamplingRequest = {
   [K in keyof typeof samplingFields]?: z.infer<(typeof samplingFields)[K]>;
 } & {
   n?: number | null;

@@ -34,6 +34,8 @@ export const textGenerationRequest = z
     messages: z.array(chatMessage).min(1).max(256).optional(),
     // As in Workers AI: a prompt goes through the model's chat template unless raw is set.
     raw: z.boolean().optional(),
+    // A LoRA adapter of this model, by its id (as Workers AI's `lora`).
+    lora: z.string().min(1).max(256).optional(),
   })
   .refine((body) => (body.prompt === undefined) !== (body.messages === undefined), {
     message: "Send either prompt or messages.",
@@ -130,6 +132,7 @@ async function textGeneration(
   dtype: string | undefined,
 ): Promise<Response> {
   const body = await readJson(c, textGenerationRequest);
+  const model = body.lora === undefined ? manifest : await adapterOf(c, manifest, body.lora);
   const prompt = (generator: TextGenerator) => {
     if (body.messages) return messagesPrompt(toChatMessages(body.messages))(generator);
     const text = body.prompt ?? "";
@@ -142,7 +145,7 @@ async function textGeneration(
   const params = { ...generationParams(body), maxTokens: body.max_tokens ?? 256 };
   return serveGeneration(
     c,
-    { manifest, dtype, prompt, params, stream: body.stream === true },
+    { manifest: model, dtype, prompt, params, stream: body.stream === true },
     {
       complete: (_run, completion) => ({
         response: completion.texts.join(""),
@@ -162,4 +165,28 @@ async function textGeneration(
       },
     },
   );
+}
+
+/** The adapter a Workers AI request names with `lora`: it must exist (404) and adapt this model (400). */
+async function adapterOf(c: Context<AppEnv>, base: Manifest, id: string): Promise<Manifest> {
+  if (base.adapter) {
+    throw new ApiError(
+      400,
+      `'${base.id}' is an adapter already; name its base model with lora.`,
+      "invalid_value",
+      "lora",
+    );
+  }
+  const adapter = await c
+    .get("registry")
+    .manifest(id)
+    .catch((error: unknown) => {
+      if (!(error instanceof ApiError) || error.param !== "model") throw error;
+      throw new ApiError(error.status, error.message, error.code, "lora");
+    });
+  if (adapter.adapter?.base !== base.id) {
+    const what = adapter.adapter ? `an adapter of '${adapter.adapter.base}'` : "not a LoRA adapter";
+    throw new ApiError(400, `'${id}' is ${what}, not of '${base.id}'.`, "lora_base_mismatch", "lora");
+  }
+  return adapter;
 }

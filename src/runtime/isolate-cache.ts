@@ -45,6 +45,8 @@ interface Entry {
 export interface CacheStats {
   budget_bytes: number;
   used_bytes: number;
+  /** Of `used_bytes`, what running work holds beside the models (decoder batches' KV caches). */
+  reserved_bytes: number;
   hits: number;
   misses: number;
   evictions: number;
@@ -57,8 +59,29 @@ export class IsolateCache {
   private hits = 0;
   private misses = 0;
   private evictions = 0;
+  private reserved = 0;
 
   constructor(readonly budgetBytes: number) {}
+
+  /**
+   * Takes bytes for something that is not a cached entry but lives beside them for a while (a
+   * decoder batch's KV cache, kept in JS between steps), evicting idle entries to make room.
+   * Takes nothing and answers false when the entries in use leave no room for it.
+   */
+  reserve(bytes: number): boolean {
+    const idle = [...this.entries.values()]
+      .filter((entry) => entry.loaded && entry.users === 0)
+      .sort((a, b) => a.lastUsed - b.lastUsed);
+    const idleBytes = idle.reduce((sum, entry) => sum + entry.cost, 0);
+    if (this.usedBytes() - idleBytes + bytes > this.budgetBytes) return false;
+    this.evictUntil(idle, bytes, "");
+    this.reserved += bytes;
+    return true;
+  }
+
+  unreserve(bytes: number): void {
+    this.reserved = Math.max(0, this.reserved - bytes);
+  }
 
   async acquire<T>(request: CacheRequest<T>): Promise<Lease<T>> {
     const existing = this.entries.get(request.key);
@@ -131,6 +154,7 @@ export class IsolateCache {
     return {
       budget_bytes: this.budgetBytes,
       used_bytes: this.usedBytes(),
+      reserved_bytes: this.reserved,
       hits: this.hits,
       misses: this.misses,
       evictions: this.evictions,
@@ -154,7 +178,7 @@ export class IsolateCache {
   }
 
   private usedBytes(): number {
-    let used = 0;
+    let used = this.reserved;
     for (const entry of this.entries.values()) used += entry.cost;
     return used;
   }
@@ -164,6 +188,11 @@ export class IsolateCache {
     const idle = [...this.entries.values()]
       .filter((entry) => entry.loaded && entry.users === 0)
       .sort((a, b) => a.lastUsed - b.lastUsed);
+    this.evictUntil(idle, cost, key);
+  }
+
+  /** Evicts the idle entries, least recently used first, until `cost` more bytes fit the budget. */
+  private evictUntil(idle: Entry[], cost: number, key: string): void {
     while (this.usedBytes() + cost > this.budgetBytes) {
       const victim = idle.shift();
       if (!victim) {

@@ -60,6 +60,43 @@ const manifestFile = z.object({
 });
 export type ManifestFile = z.infer<typeof manifestFile>;
 
+const loraModule = z.object({
+  /** The module as the checkpoint (and peft's key names) call it: `model.layers.0.self_attn.q_proj`. */
+  name: z.string(),
+  in: z.number().int().positive(),
+  out: z.number().int().positive(),
+});
+export type LoraModuleInfo = z.infer<typeof loraModule>;
+
+/** The highest LoRA rank an adapter may have. */
+export const MAX_LORA_RANK = 64;
+
+/**
+ * A base model that serves LoRA adapters: a copy of each decoder ONNX file with LoRA inputs on its
+ * projections (`lora/<path>`, see cli/lib/lora/graph.ts), written when its first adapter is pushed.
+ * The worker loads that copy instead of the plain file, for the base (rank 0) and every adapter.
+ */
+const loraBase = z.object({
+  modules: z.array(loraModule).min(1),
+  files: z.array(manifestFile).min(1),
+});
+
+/**
+ * An adapter over a base model: the PEFT folder's files, and the weights as the worker feeds them
+ * (`weights`: per module `lora.<module>.A` [in, r] and `.B` [r, out], scale folded into B).
+ */
+const adapterInfo = z.object({
+  base: z.string().regex(MODEL_ID),
+  rank: z.number().int().min(1).max(MAX_LORA_RANK),
+  alpha: z.number(),
+  scale: z.number(),
+  target_modules: z.array(z.string()).min(1),
+  /** The base's modules the adapter changes. */
+  modules: z.array(z.string()).min(1),
+  weights: z.object({ path: z.string().regex(FILE_PATH), size: z.number().int().nonnegative(), sha256 }),
+});
+export type AdapterInfo = z.infer<typeof adapterInfo>;
+
 export const manifestSchema = z.object({
   schema_version: z.union([z.literal(1), z.literal(MANIFEST_VERSION)]),
   id: z.string().regex(MODEL_ID),
@@ -68,6 +105,8 @@ export const manifestSchema = z.object({
   files: z.array(manifestFile).min(1),
   /** Target languages of a translation model, as its vocabulary names them (derived at push time). */
   languages: z.array(z.string()).optional(),
+  lora: loraBase.optional(),
+  adapter: adapterInfo.optional(),
 });
 export type Manifest = z.infer<typeof manifestSchema>;
 
@@ -106,18 +145,33 @@ export function ortFile(file: ManifestFile): StoredFile | undefined {
 
 /** Every file the store holds for a model: the folder's files and their ORT-format copies. */
 export function storedFiles(manifest: Manifest): StoredFile[] {
-  return manifest.files.flatMap((file) => {
+  const withOrt = (file: ManifestFile) => {
     const ort = ortFile(file);
     return ort ? [file, ort] : [file];
-  });
+  };
+  return [
+    ...manifest.files.flatMap(withOrt),
+    ...(manifest.lora?.files.flatMap(withOrt) ?? []),
+    ...(manifest.adapter ? [manifest.adapter.weights] : []),
+  ];
+}
+
+/** The LoRA-ready copy of a base's ONNX file (`lora/<path>`), if the base has one. */
+export function loraPath(onnxPath: string): string {
+  return `lora/${onnxPath}`;
 }
 
 export function onnxFiles(manifest: Manifest): ManifestFile[] {
   return manifest.files.filter((file) => file.onnx !== undefined);
 }
 
+/** A file of a model by its path: the folder's, a LoRA-ready copy of a base's graph, or an adapter's weights. */
 export function findFile(manifest: Manifest, path: string): ManifestFile | undefined {
-  return manifest.files.find((file) => file.path === path);
+  return (
+    manifest.files.find((file) => file.path === path) ??
+    manifest.lora?.files.find((file) => file.path === path) ??
+    (manifest.adapter?.weights.path === path ? manifest.adapter.weights : undefined)
+  );
 }
 
 export function totalSize(manifest: Manifest): number {

@@ -9,6 +9,7 @@ import {
   type FinishReason,
   presentCache,
 } from "./causal-lm.js";
+import { loraFeedBytes } from "./lora.js";
 import { type RunCost, runBytes } from "./run-memory.js";
 import {
   concatRows,
@@ -50,6 +51,11 @@ export interface BatchLimits {
   maxQueue: number;
   cost: RunCost;
   allowance: number;
+  /**
+   * Where the KV cache's bytes, kept in JS between steps, are charged (the isolate's model budget),
+   * for the longest the batch's rows can grow; a generation that does not fit waits for rows to leave.
+   */
+  memory?: { reserve(bytes: number): boolean; unreserve(bytes: number): void };
 }
 
 export interface BatchStats {
@@ -88,6 +94,15 @@ class Member extends Choices implements Stepper {
     }
   }
 
+  /**
+   * Finished, and every token picked for it handed out. Other generations drive the batch too, so
+   * a generation that reads its tokens slower than the batch steps (a slow client) finds several
+   * steps waiting, its last ones included: it is not done until it has read them.
+   */
+  override get done(): boolean {
+    return super.done && this.mailbox.length === 0;
+  }
+
   close(): void {
     for (let choice = 0; choice < this.finished.length; choice++) this.finish(choice, "stop");
     this.batcher.leave(this);
@@ -124,11 +139,16 @@ export class DecodeBatcher {
   private rowSteps = 0;
   private tokens = 0;
   private busyMs = 0;
+  private reservedBytes = 0;
+  private readonly bytesPerPosition: number;
 
   constructor(
     private readonly lm: CausalLM,
     private readonly limits: BatchLimits,
-  ) {}
+  ) {
+    const { past, kvHeads, headDim, kvType } = lm.layout;
+    this.bytesPerPosition = past.length * 2 * kvHeads * headDim * (kvType === "float16" ? 2 : 4);
+  }
 
   join(options: DecodeOptions): Stepper {
     if (this.queue.length >= this.limits.maxQueue) {
@@ -195,6 +215,7 @@ export class DecodeBatcher {
       this.queue.length = 0;
       this.cache = undefined;
       this.width = 0;
+      this.chargeCache(0, 0);
     }
     this.busyMs += performance.now() - started;
   }
@@ -204,16 +225,36 @@ export class DecodeBatcher {
     const admitted: Member[] = [];
     let rows = this.rows.length;
     let longest = Math.max(0, ...this.rows.map((row) => row.member.longest));
+    const adapters = this.rows.map((row) => row.member.options.adapter);
     while (this.queue.length > 0) {
       const member = this.queue[0] as Member;
       const nextRows = rows + member.options.n;
       const nextLongest = Math.max(longest, member.longest);
-      const fits = runBytes(this.limits.cost, nextRows, 1, nextLongest) <= this.limits.allowance;
-      if (rows > 0 && (nextRows > this.limits.maxRows || !fits)) break;
+      const nextAdapters = [
+        ...adapters,
+        ...Array.from({ length: member.options.n }, () => member.options.adapter),
+      ];
+      const bytes =
+        runBytes(this.limits.cost, nextRows, 1, nextLongest) +
+        loraFeedBytes(this.lm.layout.lora, nextAdapters);
+      if (rows > 0 && (nextRows > this.limits.maxRows || bytes > this.limits.allowance)) break;
+      if (!this.chargeCache(nextRows, nextLongest)) {
+        if (rows > 0) break;
+        this.queue.shift();
+        member.fail(
+          new ApiError(
+            503,
+            "The isolate's memory is in use by running requests; retry shortly.",
+            "memory_busy",
+          ),
+        );
+        continue;
+      }
       admitted.push(member);
       this.queue.shift();
       rows = nextRows;
       longest = nextLongest;
+      adapters.push(...nextAdapters.slice(adapters.length));
     }
     return admitted;
   }
@@ -228,7 +269,7 @@ export class DecodeBatcher {
     for (let start = 0; start < prompt.length; start += chunk) {
       if (start > 0) await session.yieldTurn();
       const piece = prompt.slice(start, start + chunk);
-      const feeds = decoderFeeds(this.lm, [piece], [start], start, cache);
+      const feeds = decoderFeeds(this.lm, [piece], [start], start, cache, [member.options.adapter]);
       const outputs = await session.run(feeds);
       cache = presentCache(this.lm, outputs);
       logits = lastLogits(outputs.logits as Tensor);
@@ -260,6 +301,8 @@ export class DecodeBatcher {
   /** Drops rows that finished or whose request left, then the padding no remaining row needs. */
   private compact(): void {
     const keep = this.rows.flatMap((row, index) => (row.member.finished[row.choice] ? [] : [index]));
+    const longest = Math.max(0, ...keep.map((index) => this.rows[index]?.member.longest ?? 0));
+    this.chargeCache(keep.length, longest);
     if (keep.length === this.rows.length) return;
     const { ort } = this.lm.session;
     this.rows = keep.map((index) => this.rows[index] as Row);
@@ -278,11 +321,28 @@ export class DecodeBatcher {
     this.width = width;
   }
 
+  /**
+   * Charges the cache's bytes for `rows` rows that can grow to `longest` positions: more is taken
+   * from the budget (false when it has no room), less gives the difference back.
+   */
+  private chargeCache(rows: number, longest: number): boolean {
+    const { memory } = this.limits;
+    if (!memory) return true;
+    const bytes = rows * longest * this.bytesPerPosition;
+    if (bytes > this.reservedBytes && !memory.reserve(bytes - this.reservedBytes)) return false;
+    if (bytes < this.reservedBytes) memory.unreserve(this.reservedBytes - bytes);
+    this.reservedBytes = bytes;
+    return true;
+  }
+
   /** One token for every active row. */
   private async decode(): Promise<void> {
     const tokens = this.rows.map((row) => [row.member.generated[row.choice]?.at(-1) ?? 0]);
     const lengths = this.rows.map((row) => row.length);
-    const outputs = await this.lm.session.run(decoderFeeds(this.lm, tokens, lengths, this.width, this.cache));
+    const adapters = this.rows.map((row) => row.member.options.adapter);
+    const outputs = await this.lm.session.run(
+      decoderFeeds(this.lm, tokens, lengths, this.width, this.cache, adapters),
+    );
     this.cache = presentCache(this.lm, outputs);
     this.width += 1;
     const logits = lastLogits(outputs.logits as Tensor);

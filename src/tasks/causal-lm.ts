@@ -1,6 +1,7 @@
 import type { Tensor } from "onnxruntime-web/wasm";
 import { ApiError } from "../errors.js";
 import type { Feeds, ModelSession } from "../runtime/session.js";
+import { type LoraAdapter, type LoraInput, loraFeeds, loraInputs } from "./lora.js";
 import type { ModelConfig } from "./model-config.js";
 import { nextToken, type SamplingParams, seededRandom } from "./sampling.js";
 import { type CacheType, cacheType, emptyCache, int64Tensor, lastLogits, repeatRows } from "./tensors.js";
@@ -20,6 +21,8 @@ export interface DecoderLayout {
   hasAttentionMask: boolean;
   hasCacheBranch: boolean;
   contextLength: number;
+  /** LoRA inputs of a base that serves adapters (tasks/lora.ts); empty otherwise. */
+  lora: LoraInput[];
 }
 
 export interface CausalLM {
@@ -69,6 +72,7 @@ export function decoderLayout(session: ModelSession, config: ModelConfig): Decod
     hasAttentionMask: session.hasInput("attention_mask"),
     hasCacheBranch: session.hasInput("use_cache_branch"),
     contextLength: config.contextLength ?? 2048,
+    lora: loraInputs(session),
   };
 }
 
@@ -86,6 +90,8 @@ export interface DecodeOptions {
   prefillChunk?: number;
   /** Extends the request's life over shared work it starts (see ModelRegistry.keepAlive). */
   keepAlive?: (work: Promise<unknown>) => void;
+  /** The LoRA adapter every choice runs with; none: the base. */
+  adapter?: LoraAdapter;
 }
 
 export type FinishReason = "stop" | "length";
@@ -204,7 +210,10 @@ export class DecodeRun extends Choices {
     const usesCache = layout.past.length > 0 && !this.options.noCache;
     const pastLength = usesCache ? this.cacheLength : 0;
     const lengths = tokens.map(() => pastLength);
-    const outputs = await session.run(decoderFeeds(this.lm, tokens, lengths, pastLength, this.cache));
+    const adapters = tokens.map(() => this.options.adapter);
+    const outputs = await session.run(
+      decoderFeeds(this.lm, tokens, lengths, pastLength, this.cache, adapters),
+    );
     if (usesCache) {
       const present = presentCache(this.lm, outputs);
       this.cacheLength = pastLength + (tokens[0]?.length ?? 0);
@@ -220,7 +229,8 @@ export class DecodeRun extends Choices {
  * Feeds for rows of equal new-token counts over a cache `width` positions wide. Each row's real
  * positions (`lengths`) are right-aligned in the cache: `attention_mask` zeroes the padding on the
  * left and `position_ids` count the row's own positions, so rows of different lengths can share a
- * run (continuous batching) and a lone row is simply one whose length is the width.
+ * run (continuous batching) and a lone row is simply one whose length is the width. `adapters`
+ * names each row's LoRA adapter, if the graph takes them (none: every row runs the base).
  */
 export function decoderFeeds(
   lm: CausalLM,
@@ -228,12 +238,16 @@ export function decoderFeeds(
   lengths: readonly number[],
   width: number,
   cache: Feeds | undefined,
+  adapters: readonly (LoraAdapter | undefined)[] = [undefined],
 ): Feeds {
   const { layout, session } = lm;
   const { ort } = session;
   const rows = tokens.length;
   const length = tokens[0]?.length ?? 0;
-  const feeds: Feeds = { input_ids: int64Tensor(ort, tokens.flat(), [rows, length]) };
+  const feeds: Feeds = {
+    input_ids: int64Tensor(ort, tokens.flat(), [rows, length]),
+    ...loraFeeds(ort, layout.lora, adapters),
+  };
   if (layout.hasAttentionMask) {
     const total = width + length;
     const mask = new BigInt64Array(rows * total);

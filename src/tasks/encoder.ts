@@ -3,6 +3,7 @@ import { ApiError, invalidParam } from "../errors.js";
 import { findFile, type Manifest } from "../runtime/manifest.js";
 import type { ModelRegistry } from "../runtime/registry.js";
 import type { Feeds, ModelSession } from "../runtime/session.js";
+import { MicroBatcher, microBatcherFor } from "./micro-batch.js";
 import { pickOnnx } from "./model-files.js";
 import { type Opener, openForTask, specialTokenId, type TextAssets, textAssets } from "./open-model.js";
 import { chunkRows, type RunCost, runBytes, runCost } from "./run-memory.js";
@@ -29,6 +30,9 @@ export interface Encoder {
   padId: number;
   runCost: RunCost;
   runAllowance: number;
+  /** Concurrent requests' inputs share encoder runs (off: each request runs alone). */
+  batching: boolean;
+  keepAlive: (work: Promise<unknown>) => void;
 }
 
 const ENCODER_TASKS = ["feature-extraction", "text-classification"] as const;
@@ -55,6 +59,8 @@ export const openEncoder: Opener<Encoder> = (registry, manifest, dtype) =>
       padId: specialTokenId(tokenizer, "pad_token") ?? config.padId ?? 0,
       runCost: runCost(config, { logits: false, cache: false }),
       runAllowance: registry.runAllowanceBytes,
+      batching: registry.batching,
+      keepAlive: (work) => registry.keepAlive(work),
     };
   });
 
@@ -112,8 +118,16 @@ export function tokenize(
   return { ids, truncated };
 }
 
+/** One encoder run over a padded batch: its outputs and the padding it used. */
+interface EncoderRun {
+  /** An output's values as float32, converted once per run (fp16 models return half floats). */
+  floats: (name: string) => { data: Float32Array; dims: readonly number[] };
+  mask: BigInt64Array;
+  length: number;
+}
+
 /** Runs the encoder on a padded batch; returns the outputs the caller asks for. */
-async function runBatch(encoder: Encoder, batch: number[][], outputs: string[]) {
+async function runBatch(encoder: Encoder, batch: number[][], outputs: string[]): Promise<EncoderRun> {
   const { session } = encoder;
   const padded = paddedBatch(session.ort, batch, encoder.padId);
   const feeds: Feeds = { input_ids: padded.ids, attention_mask: padded.mask };
@@ -124,7 +138,61 @@ async function runBatch(encoder: Encoder, batch: number[][], outputs: string[]) 
     ]);
   }
   const wanted = outputs.filter((name) => session.hasOutput(name));
-  return { result: await session.run(feeds, wanted), mask: padded.maskData, length: padded.length };
+  const results = await session.run(feeds, wanted);
+  const converted = new Map<string, Float32Array>();
+  const floats = (name: string) => {
+    const tensor = results[name] as Tensor;
+    let data = converted.get(name);
+    if (!data) {
+      data = floatData(tensor);
+      converted.set(name, data);
+    }
+    return { data, dims: tensor.dims };
+  };
+  return { floats, mask: padded.maskData, length: padded.length };
+}
+
+/** One request's part of a run: its rows, the outputs it reads, and how it reads its row of them. */
+interface EncoderJob<R> {
+  rows: number[][];
+  outputs: string[];
+  read: (run: EncoderRun, row: number) => R;
+  results: R[];
+}
+
+/** Rows one micro-batched encoder run may hold (the requests' own limit on inputs). */
+export const MAX_ENCODER_BATCH_ROWS = 64;
+
+function encoderBatcher(encoder: Encoder): MicroBatcher<EncoderJob<unknown>> {
+  return microBatcherFor(
+    encoder.session,
+    () =>
+      new MicroBatcher<EncoderJob<unknown>>({
+        rows: (job) => job.rows.length,
+        fits: (jobs) => {
+          const rows = jobs.flatMap((job) => job.rows);
+          const longest = Math.max(...rows.map((row) => row.length));
+          return (
+            rows.length <= MAX_ENCODER_BATCH_ROWS &&
+            runBytes(encoder.runCost, rows.length, longest) <= encoder.runAllowance
+          );
+        },
+        run: async (jobs) => {
+          const outputs = [...new Set(jobs.flatMap((job) => job.outputs))];
+          const run = await runBatch(
+            encoder,
+            jobs.flatMap((job) => job.rows),
+            outputs,
+          );
+          let offset = 0;
+          for (const job of jobs) {
+            job.results = job.rows.map((_, r) => job.read(run, offset + r));
+            offset += job.rows.length;
+          }
+        },
+        yieldTurn: () => encoder.session.yieldTurn(),
+      }),
+  );
 }
 
 export function l2Normalize(vector: Float32Array): Float32Array {
@@ -141,15 +209,28 @@ export interface EmbedOptions {
 
 /**
  * Runs a batch in as many runs as the per-run memory allowance needs (each chunk padded to its own
- * longest row), letting other requests in between them; results come back in input order.
+ * longest row), letting other requests in between them; results come back in input order. With
+ * batching, each chunk shares its run with other requests' inputs that wait at the same time.
  */
-async function inChunks<R>(encoder: Encoder, batch: number[][], run: (chunk: number[][]) => Promise<R[]>) {
+async function inChunks<R>(
+  encoder: Encoder,
+  batch: number[][],
+  outputs: string[],
+  read: (run: EncoderRun, row: number) => R,
+): Promise<R[]> {
   const results: R[] = [];
   const bytes = (rows: number, longest: number) => runBytes(encoder.runCost, rows, longest);
   const chunks = chunkRows(batch, (row) => row.length, bytes, encoder.runAllowance);
   for (const chunk of chunks) {
+    if (encoder.batching) {
+      const job: EncoderJob<R> = { rows: chunk, outputs, read, results: [] };
+      await encoderBatcher(encoder).submit(job as EncoderJob<unknown>, encoder.keepAlive);
+      results.push(...job.results);
+      continue;
+    }
     if (chunks.length > 1) await encoder.session.yieldTurn();
-    results.push(...(await run(chunk)));
+    const run = await runBatch(encoder, chunk, outputs);
+    results.push(...chunk.map((_, r) => read(run, r)));
   }
   return results;
 }
@@ -160,53 +241,35 @@ export function embed(
   batch: number[][],
   options: EmbedOptions = {},
 ): Promise<Float32Array[][]> {
-  return inChunks(encoder, batch, (chunk) => embedRun(encoder, chunk, options));
-}
-
-async function embedRun(
-  encoder: Encoder,
-  batch: number[][],
-  options: EmbedOptions,
-): Promise<Float32Array[][]> {
   const pooling = options.pooling ?? encoder.defaults.pooling;
   const normalize = options.normalize ?? encoder.defaults.normalize;
-  const { session } = encoder;
-  const hasHidden = session.hasOutput("last_hidden_state");
-  if (!hasHidden) {
+  const finish = (vector: Float32Array) => (normalize ? l2Normalize(vector) : vector);
+  if (!encoder.session.hasOutput("last_hidden_state")) {
     if (pooling === "none") throw invalidParam("pooling", "This model only returns pooled embeddings.");
-    const { result } = await runBatch(encoder, batch, ["sentence_embedding"]);
-    const pooled = result.sentence_embedding as Tensor;
-    const [, dims = 0] = pooled.dims;
-    const data = floatData(pooled);
-    return batch.map((_, r) => {
-      const vector = data.slice(r * dims, (r + 1) * dims);
-      return [normalize ? l2Normalize(vector) : vector];
+    return inChunks(encoder, batch, ["sentence_embedding"], ({ floats }, r) => {
+      const {
+        data,
+        dims: [, dims = 0],
+      } = floats("sentence_embedding");
+      return [finish(data.slice(r * dims, (r + 1) * dims))];
     });
   }
-  const { result, mask, length } = await runBatch(encoder, batch, ["last_hidden_state"]);
-  const hidden = result.last_hidden_state as Tensor;
-  const [, , dims = 0] = hidden.dims;
-  const data = floatData(hidden);
-  return batch.map((row, r) => {
+  return inChunks(encoder, batch, ["last_hidden_state"], ({ floats, mask, length }, r) => {
+    const {
+      data,
+      dims: [, , dims = 0],
+    } = floats("last_hidden_state");
     const token = (i: number) => data.subarray((r * length + i) * dims, (r * length + i + 1) * dims);
-    if (pooling === "none") {
-      return row.map((_, i) => (normalize ? l2Normalize(token(i)) : token(i).slice()));
+    const real = Array.from({ length }, (_, i) => i).filter((i) => mask[r * length + i] === 1n);
+    if (pooling === "none") return real.map((i) => (normalize ? l2Normalize(token(i)) : token(i).slice()));
+    if (pooling === "cls") return [finish(token(0).slice())];
+    const vector = new Float32Array(dims);
+    for (const i of real) {
+      const values = token(i);
+      for (let d = 0; d < dims; d++) vector[d] = (vector[d] ?? 0) + (values[d] ?? 0);
     }
-    let vector: Float32Array;
-    if (pooling === "cls") {
-      vector = token(0).slice();
-    } else {
-      vector = new Float32Array(dims);
-      let count = 0;
-      for (let i = 0; i < length; i++) {
-        if (mask[r * length + i] !== 1n) continue;
-        count++;
-        const values = token(i);
-        for (let d = 0; d < dims; d++) vector[d] = (vector[d] ?? 0) + (values[d] ?? 0);
-      }
-      for (let d = 0; d < dims; d++) vector[d] = (vector[d] ?? 0) / Math.max(1, count);
-    }
-    return [normalize ? l2Normalize(vector) : vector];
+    for (let d = 0; d < dims; d++) vector[d] = (vector[d] ?? 0) / Math.max(1, real.length);
+    return [finish(vector)];
   });
 }
 
@@ -217,10 +280,6 @@ export interface LabelScore {
 
 /** Label scores per input, best first: softmax over id2label, or sigmoid per label if multi-label. */
 export function classify(encoder: Encoder, batch: number[][], topK: number): Promise<LabelScore[][]> {
-  return inChunks(encoder, batch, (chunk) => classifyRun(encoder, chunk, topK));
-}
-
-async function classifyRun(encoder: Encoder, batch: number[][], topK: number): Promise<LabelScore[][]> {
   if (!encoder.session.hasOutput("logits")) {
     throw new ApiError(
       400,
@@ -229,12 +288,12 @@ async function classifyRun(encoder: Encoder, batch: number[][], topK: number): P
       "model",
     );
   }
-  const { result } = await runBatch(encoder, batch, ["logits"]);
-  const logits = result.logits as Tensor;
-  const [, width = 0] = logits.dims;
-  const data = floatData(logits);
   const { labels, multiLabel } = encoder.assets.config;
-  return batch.map((_, r) => {
+  return inChunks(encoder, batch, ["logits"], ({ floats }, r) => {
+    const {
+      data,
+      dims: [, width = 0],
+    } = floats("logits");
     const row = Array.from(data.subarray(r * width, (r + 1) * width));
     let scores: number[];
     if (multiLabel) {

@@ -14,7 +14,6 @@ import {
   lastLogits,
   paddedBatch,
   reorderRows,
-  repeatRows,
 } from "./tensors.js";
 
 /**
@@ -94,19 +93,28 @@ function seq2seqLayout(
   return { layers, heads: heads ?? 0, headDim: headDim ?? 0, cacheType: cacheType(first?.type), crossCache };
 }
 
-export interface Seq2SeqOptions {
+/** What the inputs of one batch may set each for itself (requests that share a batch differ in these). */
+export interface InputSettings {
   numBeams: number;
   numReturnSequences: number;
+  maxNewTokens: number;
+  forcedBosId?: number;
+  /**
+   * Picks the next token of a one-beam input from its processed log-probabilities and its tokens so
+   * far (a sampler); greedy without one. Beams always take the most likely.
+   */
+  choose?: (logprobs: Float32Array, generated: readonly number[]) => number;
+}
+
+export interface Seq2SeqOptions extends InputSettings {
   lengthPenalty: number;
   earlyStopping: boolean;
   noRepeatNgramSize: number;
-  maxNewTokens: number;
   decoderStartId: number;
   eosIds: ReadonlySet<number>;
   padId: number;
   /** Tokens after the start token that the output continues (a caption prompt); not returned. */
   prefix?: number[];
-  forcedBosId?: number;
   forcedEosId?: number;
   badWordsIds: number[][];
 }
@@ -117,11 +125,21 @@ export async function generateSeq2Seq(
   inputs: number[][],
   options: Seq2SeqOptions,
 ): Promise<Hypothesis[][]> {
-  const source = paddedBatch(model.encoder.ort, inputs, options.padId);
+  const encoded = await encodeSeq2Seq(model, inputs, options.padId);
+  return decodeSeq2Seq(model, encoded, options);
+}
+
+/** The encoder's states for a batch of tokenised inputs, padded on the right, with their mask. */
+export async function encodeSeq2Seq(
+  model: Seq2SeqModel,
+  inputs: number[][],
+  padId: number,
+): Promise<{ states: Tensor; mask: Tensor }> {
+  const source = paddedBatch(model.encoder.ort, inputs, padId);
   const encoded = (
     await model.encoder.run({ input_ids: source.ids, attention_mask: source.mask }, ["last_hidden_state"])
   ).last_hidden_state as Tensor;
-  return decodeSeq2Seq(model, { states: encoded, mask: source.mask }, options);
+  return { states: encoded, mask: source.mask };
 }
 
 /**
@@ -133,73 +151,140 @@ export async function decodeSeq2Seq(
   encoded: { states: Tensor; mask?: Tensor },
   options: Seq2SeqOptions,
 ): Promise<Hypothesis[][]> {
-  const { ort } = model.encoder;
-  const batch = encoded.states.dims[0] ?? 0;
-  const beams = Math.max(1, options.numBeams);
-  const rows = batch * beams;
-  const prefix = options.prefix ?? [];
-  const encoderStates = repeatRows(ort, encoded.states, beams);
-  const encoderMask = encoded.mask && repeatRows(ort, encoded.mask, beams);
-
-  const sequences: number[][] = Array.from({ length: rows }, () => []);
-  const scores: number[] = Array.from({ length: rows }, (_, row) => (row % beams === 0 ? 0 : -1e9));
-  const beamOptions: BeamOptions = {
-    numBeams: beams,
-    lengthPenalty: options.lengthPenalty,
-    earlyStopping: options.earlyStopping,
-    eosIds: options.eosIds,
-  };
-  const hypotheses = Array.from({ length: batch }, () => new BeamHypotheses(beamOptions));
-  const finished = Array.from({ length: rows }, () => false);
-  let cache: Feeds | undefined;
-
-  for (let step = 0; step < options.maxNewTokens; step++) {
+  const inputs = Array.from({ length: encoded.states.dims[0] ?? 0 }, () => options);
+  const decode = new Seq2SeqDecode(model, encoded, options, inputs);
+  while (!decode.done) {
     await model.decoder.yieldTurn();
+    await decode.step();
+  }
+  return decode.results();
+}
+
+/**
+ * One batch of encoder-decoder generations, a decoder step at a time, so that whoever holds it
+ * decides what runs between steps. Each input has its own beams, length limit and forced first
+ * token; all start together (the decoders give every row the same positions, so a row cannot
+ * join later), and an input that is done keeps its rows, fed padding, until the batch ends.
+ */
+export class Seq2SeqDecode {
+  private readonly inputs: { settings: InputSettings; from: number; hypotheses: BeamHypotheses }[];
+  private readonly encoderStates: Tensor;
+  private readonly encoderMask: Tensor | undefined;
+  private readonly sequences: number[][];
+  private readonly scores: number[];
+  private cache: Feeds | undefined;
+  private stepIndex = 0;
+
+  constructor(
+    private readonly model: Seq2SeqModel,
+    encoded: { states: Tensor; mask?: Tensor },
+    private readonly options: Seq2SeqOptions,
+    settings: readonly InputSettings[],
+  ) {
+    const { ort } = model.encoder;
+    let rows = 0;
+    const rowInput: number[] = [];
+    this.inputs = settings.map((own, input) => {
+      const numBeams = Math.max(1, own.numBeams);
+      const from = rows;
+      rows += numBeams;
+      for (let k = 0; k < numBeams; k++) rowInput.push(input);
+      const hypotheses = new BeamHypotheses(this.beamOptions(numBeams));
+      return { settings: { ...own, numBeams }, from, hypotheses };
+    });
+    this.encoderStates = reorderRows(ort, encoded.states, rowInput);
+    this.encoderMask = encoded.mask && reorderRows(ort, encoded.mask, rowInput);
+    this.sequences = Array.from({ length: rows }, () => []);
+    // Only the first beam of an input starts live, so the others do not repeat its first choice.
+    this.scores = rowInput.map((input, row) => (row === this.inputs[input]?.from ? 0 : -1e9));
+    for (const input of this.inputs) if (input.settings.maxNewTokens <= 0) this.finalize(input);
+  }
+
+  get done(): boolean {
+    return this.inputs.every((input) => input.hypotheses.done);
+  }
+
+  /** Rows each step runs: every input's beams. */
+  get rows(): number {
+    return this.sequences.length;
+  }
+
+  /**
+   * The tokens a one-beam input has so far (its final tokens once it is done): what a stream shows
+   * between steps. A beam input's best sequence is known only at its end.
+   */
+  tokensOf(input: number): readonly number[] {
+    const own = this.inputs[input];
+    if (!own) return [];
+    const best = own.hypotheses.kept[0];
+    if (own.hypotheses.done && best) return best.tokens;
+    return this.sequences[own.from] ?? [];
+  }
+
+  isDone(input: number): boolean {
+    return this.inputs[input]?.hypotheses.done ?? true;
+  }
+
+  /** Per input, its hypotheses best first (as many as it asked to return). */
+  results(): Hypothesis[][] {
+    return this.inputs.map(({ hypotheses, settings }) =>
+      hypotheses.kept.slice(0, Math.max(1, settings.numReturnSequences)),
+    );
+  }
+
+  async step(): Promise<void> {
+    const { model, options, sequences, scores } = this;
+    const { ort } = model.encoder;
+    const step = this.stepIndex;
+    const prefix = options.prefix ?? [];
     // The first step reads the start token and the whole prefix, as Hugging Face's generate() does.
     const tokens =
       step === 0
         ? sequences.map(() => [options.decoderStartId, ...prefix])
         : sequences.map((sequence) => [sequence[sequence.length - 1] ?? options.padId]);
-    const { logits, present } = await decoderStep(model, tokens, encoderStates, encoderMask, cache, step);
+    const { logits, present } = await decoderStep(
+      model,
+      tokens,
+      this.encoderStates,
+      this.encoderMask,
+      this.cache,
+      step,
+    );
 
-    const processed = logits.map((row, r) => process(logSoftmax(row), sequences[r] ?? [], step, options));
-    let sources: number[];
-    if (beams === 1) {
-      sources = processed.map((_, r) => r);
-      processed.forEach((row, r) => {
-        if (finished[r]) {
+    const sources: number[] = [];
+    for (const input of this.inputs) {
+      const { settings, from, hypotheses } = input;
+      const beams = settings.numBeams;
+      const rows = Array.from({ length: beams }, (_, k) => from + k);
+      if (hypotheses.done) {
+        for (const r of rows) {
+          sources.push(r);
           sequences[r]?.push(options.padId);
-          return;
         }
-        const token = argmax(row);
-        sequences[r]?.push(token);
-        scores[r] = (scores[r] ?? 0) + (row[token] ?? 0);
+        continue;
+      }
+      const processed = rows.map((r) =>
+        process(logSoftmax(logits[r] ?? new Float32Array()), sequences[r] ?? [], step, options, settings),
+      );
+      if (beams === 1) {
+        const row = processed[0] ?? new Float32Array();
+        const token = settings.choose ? settings.choose(row, sequences[from] ?? []) : argmax(row);
+        sources.push(from);
+        sequences[from]?.push(token);
+        scores[from] = (scores[from] ?? 0) + (row[token] ?? 0);
         if (options.eosIds.has(token)) {
-          finished[r] = true;
-          hypotheses[r]?.add([...(sequences[r] ?? [])], scores[r] ?? 0, sequences[r]?.length ?? 1);
-          if (hypotheses[r]) hypotheses[r].done = true;
+          hypotheses.add([...(sequences[from] ?? [])], scores[from] ?? 0, sequences[from]?.length ?? 1);
+          hypotheses.done = true;
         }
-      });
-    } else {
-      sources = [];
-      const nextSequences: number[][] = [];
-      for (let b = 0; b < batch; b++) {
-        const from = b * beams;
-        const own = hypotheses[b];
-        if (!own || own.done) {
-          for (let k = 0; k < beams; k++) {
-            sources.push(from + k);
-            nextSequences.push([...(sequences[from + k] ?? []), options.padId]);
-          }
-          continue;
-        }
+      } else {
         const { next } = beamStep(
-          own,
-          processed.slice(from, from + beams),
+          hypotheses,
+          processed,
           scores.slice(from, from + beams),
           sequences.slice(from, from + beams),
-          beamOptions,
+          this.beamOptions(beams),
         );
+        const nextSequences: number[][] = [];
         for (let k = 0; k < beams; k++) {
           const chosen = next[k] ?? next[0];
           if (!chosen) continue;
@@ -207,30 +292,37 @@ export async function decodeSeq2Seq(
           nextSequences.push([...(sequences[from + chosen.source] ?? []), chosen.token]);
           scores[from + k] = chosen.score;
         }
+        nextSequences.forEach((sequence, k) => {
+          sequences[from + k] = sequence;
+        });
       }
-      nextSequences.forEach((sequence, r) => {
-        sequences[r] = sequence;
-      });
+      if (step + 1 >= settings.maxNewTokens) this.finalize(input);
     }
     // Beams only ever follow beams of their own input, whose encoder-side rows are identical.
-    cache = Object.fromEntries(
+    this.cache = Object.fromEntries(
       Object.entries(present).map(([name, tensor]) => [
         name,
         name.includes(".encoder.") ? tensor : reorderRows(ort, tensor, sources),
       ]),
     );
-    if (hypotheses.every((h) => h.done)) break;
+    this.stepIndex += 1;
   }
 
-  hypotheses.forEach((own, b) => {
-    if (own.done) return;
-    for (let k = 0; k < beams; k++) {
-      const r = b * beams + k;
-      const sequence = sequences[r] ?? [];
-      own.add([...sequence], scores[r] ?? 0, Math.max(1, sequence.length));
+  /** An input that reached its length limit: its live beams become hypotheses as they are. */
+  private finalize(input: (typeof this.inputs)[number]): void {
+    const { settings, from, hypotheses } = input;
+    if (hypotheses.done) return;
+    for (let r = from; r < from + settings.numBeams; r++) {
+      const sequence = this.sequences[r] ?? [];
+      hypotheses.add([...sequence], this.scores[r] ?? 0, Math.max(1, sequence.length));
     }
-  });
-  return hypotheses.map((own) => own.kept.slice(0, Math.max(1, options.numReturnSequences)));
+    hypotheses.done = true;
+  }
+
+  private beamOptions(numBeams: number): BeamOptions {
+    const { lengthPenalty, earlyStopping, eosIds } = this.options;
+    return { numBeams, lengthPenalty, earlyStopping, eosIds };
+  }
 }
 
 /** Hugging Face's logits processors for translation, applied to log-probabilities. */
@@ -239,9 +331,10 @@ function process(
   sequence: number[],
   step: number,
   options: Seq2SeqOptions,
+  own: InputSettings,
 ): Float32Array {
-  if (step === 0 && options.forcedBosId !== undefined) return forceToken(logprobs, options.forcedBosId);
-  if (step === options.maxNewTokens - 1 && options.forcedEosId !== undefined) {
+  if (step === 0 && own.forcedBosId !== undefined) return forceToken(logprobs, own.forcedBosId);
+  if (step === own.maxNewTokens - 1 && options.forcedEosId !== undefined) {
     return forceToken(logprobs, options.forcedEosId);
   }
   for (const bad of options.badWordsIds) {

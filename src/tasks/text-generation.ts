@@ -1,9 +1,10 @@
 import { ApiError, invalidParam } from "../errors.js";
-import type { Manifest } from "../runtime/manifest.js";
+import { findFile, loraPath, type Manifest } from "../runtime/manifest.js";
 import type { ChatMessage } from "../text/chat-template.js";
 import { StreamDecoder } from "../text/stream-decoder.js";
-import { batcherFor, type Stepper } from "./batcher.js";
+import { type BatchLimits, batcherFor, type Stepper } from "./batcher.js";
 import { type CausalLM, causalLM, type DecodeOptions, DecodeRun, type FinishReason } from "./causal-lm.js";
+import { assertAdapterFits, type LoraAdapter, loadAdapter } from "./lora.js";
 import { idList } from "./model-config.js";
 import { pickOnnx } from "./model-files.js";
 import { type Opener, openForTask, specialTokenId, type TextAssets, textAssets } from "./open-model.js";
@@ -27,7 +28,10 @@ export interface GenerationParams {
 }
 
 export interface TextGenerator {
+  /** The base model's manifest (for an adapter, the model it adapts). */
   manifest: Manifest;
+  /** The LoRA adapter the request named; none: the base. */
+  adapter?: LoraAdapter;
   lm: CausalLM;
   assets: TextAssets;
   eosIds: Set<number>;
@@ -38,28 +42,49 @@ export interface TextGenerator {
   /** Concurrent generations share each decode step (off: they take turns, one run each). */
   batching: boolean;
   keepAlive: (work: Promise<unknown>) => void;
+  /** The isolate's model budget, which a batch's KV cache is charged to. */
+  memory: BatchLimits["memory"];
 }
 
 /** Rows one batched step may hold, and generations that may wait for a place before a 429. */
 export const MAX_BATCH_ROWS = 16;
 export const MAX_BATCH_QUEUE = 64;
 
-/** Opens a model for generation; `release` when done, so the cache may evict it again. */
-export const openGenerator: Opener<TextGenerator> = (registry, manifest, dtype) =>
-  openForTask<TextGenerator>(manifest, ["text-generation"], "a text-generation", async (group) => {
-    const file = pickOnnx(manifest, ["model", "decoder_model_merged"], dtype);
+/**
+ * Opens a model for generation; `release` when done, so the cache may evict it again. An adapter
+ * (a manifest with `adapter`) opens its base's session, shared with the base and every other
+ * adapter, plus its own weights.
+ */
+export const openGenerator: Opener<TextGenerator> = (registry, named, dtype) =>
+  openForTask<TextGenerator>(named, ["text-generation"], "a text-generation", async (group) => {
+    const manifest = named.adapter ? await registry.manifest(named.adapter.base) : named;
+    const plain = pickOnnx(manifest, ["model", "decoder_model_merged"], dtype);
+    // A base that serves adapters runs its LoRA-ready graph for every request, adapter or not.
+    const file = (manifest.lora && findFile(manifest, loraPath(plain.path))) || plain;
+    if (named.adapter && file === plain) {
+      throw new ApiError(
+        502,
+        `The base '${manifest.id}' of adapter '${named.id}' has no LoRA-ready graph for ${plain.path}: push the adapter again.`,
+        "bad_model",
+      );
+    }
     const assets = await group.take(textAssets(registry, manifest));
     const session = await group.take(registry.session(manifest, file));
+    const lm = causalLM(session, assets.config);
+    const adapter = named.adapter ? await group.take(loadAdapter(registry, named)) : undefined;
+    if (adapter) assertAdapterFits(adapter, lm.layout.lora, manifest.id);
     return {
       manifest,
-      lm: causalLM(session, assets.config),
+      adapter,
+      lm,
       assets,
       eosIds: eosIds(assets),
-      fingerprint: file.sha256.slice(0, 12),
+      fingerprint: (named.adapter ? named.adapter.weights.sha256 : file.sha256).slice(0, 12),
       runCost: runCost(assets.config, { logits: true, cache: true }),
       runAllowance: registry.runAllowanceBytes,
       batching: registry.batching,
       keepAlive: (work) => registry.keepAlive(work),
+      memory: registry.cache,
     };
   });
 
@@ -119,6 +144,37 @@ export interface ResolvedGeneration {
   n: number;
 }
 
+/** A request's sampling over the model's generation_config.json defaults; logit_bias keys checked. */
+export function resolveSampling(
+  params: GenerationParams,
+  defaults: TextAssets["generation"],
+  vocab: number,
+): SamplingParams {
+  const sampleByDefault = defaults.do_sample === true;
+  const logitBias = new Map<number, number>();
+  for (const [key, bias] of Object.entries(params.logitBias ?? {})) {
+    // OpenAI's keys are token ids in decimal: "0x10", " 5" or "1e2" are not ids.
+    const id = /^(?:0|[1-9]\d{0,9})$/.test(key) ? Number(key) : Number.NaN;
+    if (!Number.isInteger(id) || id >= vocab) {
+      throw invalidParam(
+        "logit_bias",
+        `logit_bias names token ${key}, which is not in the vocabulary (0..${vocab - 1}).`,
+      );
+    }
+    logitBias.set(id, bias);
+  }
+  return {
+    temperature: params.temperature ?? (sampleByDefault ? (defaults.temperature ?? 1) : 0),
+    topK: params.topK ?? (sampleByDefault ? (defaults.top_k ?? 0) : 0),
+    topP: params.topP ?? (sampleByDefault ? (defaults.top_p ?? 1) : 1),
+    minP: params.minP ?? defaults.min_p ?? 0,
+    repetitionPenalty: params.repetitionPenalty ?? defaults.repetition_penalty ?? 1,
+    frequencyPenalty: params.frequencyPenalty ?? 0,
+    presencePenalty: params.presencePenalty ?? 0,
+    logitBias,
+  };
+}
+
 /** Request parameters over the model's generation_config.json defaults, checked against the context. */
 export function resolveGeneration(
   generator: TextGenerator,
@@ -144,20 +200,6 @@ export function resolveGeneration(
       "context_length_exceeded",
     );
   }
-  const sampleByDefault = defaults.do_sample === true;
-  const vocab = generator.assets.tokenizer.vocabSize;
-  const logitBias = new Map<number, number>();
-  for (const [key, bias] of Object.entries(params.logitBias ?? {})) {
-    // OpenAI's keys are token ids in decimal: "0x10", " 5" or "1e2" are not ids.
-    const id = /^(?:0|[1-9]\d{0,9})$/.test(key) ? Number(key) : Number.NaN;
-    if (!Number.isInteger(id) || id >= vocab) {
-      throw invalidParam(
-        "logit_bias",
-        `logit_bias names token ${key}, which is not in the vocabulary (0..${vocab - 1}).`,
-      );
-    }
-    logitBias.set(id, bias);
-  }
   const maxNewTokens = Math.min(params.maxTokens ?? defaults.max_new_tokens ?? 256, room);
   return {
     maxNewTokens,
@@ -165,16 +207,7 @@ export function resolveGeneration(
     n: params.n,
     seed: params.seed ?? Math.floor(Math.random() * 2 ** 31),
     stop: params.stop ?? [],
-    sampling: {
-      temperature: params.temperature ?? (sampleByDefault ? (defaults.temperature ?? 1) : 0),
-      topK: params.topK ?? (sampleByDefault ? (defaults.top_k ?? 0) : 0),
-      topP: params.topP ?? (sampleByDefault ? (defaults.top_p ?? 1) : 1),
-      minP: params.minP ?? defaults.min_p ?? 0,
-      repetitionPenalty: params.repetitionPenalty ?? defaults.repetition_penalty ?? 1,
-      frequencyPenalty: params.frequencyPenalty ?? 0,
-      presencePenalty: params.presencePenalty ?? 0,
-      logitBias,
-    },
+    sampling: resolveSampling(params, defaults, generator.assets.tokenizer.vocabSize),
   };
 }
 
@@ -231,6 +264,7 @@ export async function* generateText(
     eosIds: generator.eosIds,
     prefillChunk: resolved.prefillChunk,
     keepAlive: generator.keepAlive,
+    adapter: generator.adapter,
   };
   // Only a model with a cache can batch: without one, every step recomputes each sequence whole.
   const run: Stepper =
@@ -240,6 +274,7 @@ export async function* generateText(
           maxQueue: MAX_BATCH_QUEUE,
           cost: generator.runCost,
           allowance: generator.runAllowance,
+          memory: generator.memory,
         }).join(options)
       : new DecodeRun(generator.lm, options);
   const decoders = Array.from(
@@ -260,20 +295,25 @@ async function* decode(
   usage: Usage,
   signal: AbortSignal | undefined,
 ): AsyncGenerator<GenerationStep> {
+  // What this reader has taken of each choice. A batch steps on whether or not this reader keeps up,
+  // so `run.finished` may already hold the end of a choice whose last tokens are still to be read.
+  const read = decoders.map(() => 0);
+  const ended = decoders.map(() => false);
   while (!run.done) {
     if (signal?.aborted) return;
-    const finishedBefore = run.finished.map((reason) => reason !== undefined);
     const picked = await run.step();
     const deltas: ChoiceDelta[] = [];
     for (const { choice, token } of picked) {
       // A batch may have stepped a choice that a stop string had already ended.
-      if (finishedBefore[choice]) continue;
-      usage.completionTokens += 1;
       const decoder = decoders[choice];
-      if (!decoder) continue;
+      if (!decoder || ended[choice]) continue;
+      read[choice] = (read[choice] ?? 0) + 1;
+      usage.completionTokens += 1;
       const { text, stopped } = decoder.push(token);
       if (stopped) run.finish(choice, "stop");
-      const finishReason = run.finished[choice];
+      const last = read[choice] === run.generated[choice]?.length;
+      const finishReason = stopped ? "stop" : last ? run.finished[choice] : undefined;
+      if (finishReason) ended[choice] = true;
       const tail = finishReason ? decoder.flush() : "";
       if (text || tail || finishReason) deltas.push({ choice, text: text + tail, finishReason });
     }

@@ -8,11 +8,15 @@ import { pickOnnx } from "./model-files.js";
 import { type Opener, openForTask, textAssets } from "./open-model.js";
 import { chunkRows, runBytes, runCost } from "./run-memory.js";
 import { generateSeq2Seq, type OpenedSeq2Seq, type Seq2SeqOptions, seq2seqModel } from "./seq2seq.js";
+import { Seq2SeqBatcher, type Seq2SeqJob, seq2seqBatcherFor } from "./seq2seq-batch.js";
 
 export interface Translator extends OpenedSeq2Seq {
   languages: LanguageTokens;
   maxInputTokens: number;
   runAllowance: number;
+  /** Concurrent requests share the encoder run and decoder steps (off: they take turns). */
+  batching: boolean;
+  keepAlive: (work: Promise<unknown>) => void;
 }
 
 /** Opens a translation model: encoder, decoder(s), tokenizer, languages. */
@@ -47,6 +51,8 @@ export const openTranslator: Opener<Translator> = (registry, manifest, dtype) =>
       ),
       model: seq2seqModel({ encoder, decoder, decoderWithPast }, assets.config),
       runAllowance: registry.runAllowanceBytes,
+      batching: registry.batching,
+      keepAlive: (work) => registry.keepAlive(work),
     };
   });
 
@@ -110,7 +116,13 @@ export async function translate(translator: Translator, request: TranslateReques
 
   const hypotheses: Hypothesis[][] = [];
   for (const chunk of sentenceChunks(translator, inputs, options)) {
-    hypotheses.push(...(await generateSeq2Seq(translator.model, chunk, options)));
+    if (!translator.batching) {
+      hypotheses.push(...(await generateSeq2Seq(translator.model, chunk, options)));
+      continue;
+    }
+    const job: Seq2SeqJob = { inputs: chunk, options, results: [] };
+    await translationBatcher(translator).submit(job, translator.keepAlive);
+    hypotheses.push(...job.results);
   }
   let cursor = 0;
   let outputTokens = 0;
@@ -137,17 +149,40 @@ export async function translate(translator: Translator, request: TranslateReques
 export const MAX_ROWS_PER_STEP = 64;
 
 function sentenceChunks(translator: Translator, inputs: number[][], options: Seq2SeqOptions): number[][][] {
+  const beams = Math.max(1, options.numBeams);
+  const bytes = (rows: number, longest: number) =>
+    stepBytes(translator, rows, rows * beams, longest, options.maxNewTokens);
+  const maxRows = Math.max(1, Math.floor(MAX_ROWS_PER_STEP / beams));
+  return chunkRows(inputs, (ids) => ids.length, bytes, translator.runAllowance, maxRows);
+}
+
+/** The larger of the encoder's run and a decoder step's, for `inputs` sentences and `rows` beams in all. */
+function stepBytes(translator: Translator, inputs: number, rows: number, longest: number, newTokens: number) {
   const { config } = translator.assets;
   const encoder = runCost(config, { logits: false, cache: false });
   const decoder = runCost(config, { logits: true, cache: true });
-  const beams = Math.max(1, options.numBeams);
-  const bytes = (rows: number, longest: number) =>
-    Math.max(
-      runBytes(encoder, rows, longest),
-      runBytes(decoder, rows * beams, 1, longest + options.maxNewTokens),
-    );
-  const maxRows = Math.max(1, Math.floor(MAX_ROWS_PER_STEP / beams));
-  return chunkRows(inputs, (ids) => ids.length, bytes, translator.runAllowance, maxRows);
+  return Math.max(runBytes(encoder, inputs, longest), runBytes(decoder, rows, 1, longest + newTokens));
+}
+
+/** Concurrent requests' sentence chunks share a batch while its steps stay within the same bounds. */
+function translationBatcher(translator: Translator): Seq2SeqBatcher {
+  return seq2seqBatcherFor(
+    translator.model,
+    () =>
+      new Seq2SeqBatcher(translator.model, (jobs) => {
+        const inputs = jobs.flatMap((job) => job.inputs);
+        const rows = jobs.reduce(
+          (sum, job) => sum + job.inputs.length * Math.max(1, job.options.numBeams),
+          0,
+        );
+        const longest = Math.max(...inputs.map((ids) => ids.length));
+        const newTokens = Math.max(...jobs.map((job) => job.options.maxNewTokens));
+        return (
+          rows <= MAX_ROWS_PER_STEP &&
+          stepBytes(translator, inputs.length, rows, longest, newTokens) <= translator.runAllowance
+        );
+      }),
+  );
 }
 
 function languageSetup(translator: Translator, request: TranslateRequest) {

@@ -113,6 +113,27 @@ describe("isolate cache", () => {
     assert.equal(b.disposed, 1);
   });
 
+  test("reserved bytes (a batch's KV cache) count against the budget and evict idle entries", async () => {
+    const cache = new IsolateCache(100);
+    const a = ready("a", 40);
+    (await cache.acquire(a.request("a"))).release();
+    const holdB = await cache.acquire(ready("b", 40).request("b"));
+    assert.equal(cache.reserve(50), true, "idle a makes room");
+    assert.equal(a.disposed, 1);
+    assert.equal(cache.stats().used_bytes, 90);
+    assert.equal(cache.stats().reserved_bytes, 50);
+    assert.equal(cache.reserve(20), false, "b is in use: nothing more fits");
+    assert.equal(cache.stats().reserved_bytes, 50, "a refused reservation takes nothing");
+    await assert.rejects(cache.acquire(ready("c", 20).request("c")), (error: ApiError) => {
+      assert.equal(error.code, "memory_busy");
+      return true;
+    });
+    cache.unreserve(50);
+    assert.equal(cache.stats().used_bytes, 40);
+    (await cache.acquire(ready("c", 20).request("c"))).release();
+    holdB.release();
+  });
+
   test("releasing a lease twice counts once", async () => {
     const cache = new IsolateCache(100);
     const lease = await cache.acquire(ready("a").request("a"));

@@ -290,4 +290,34 @@ describe("quantized graphs in onnxruntime-web", () => {
     const expected = await runOnnx(bytes, { x: floats(x, [k, k]) });
     assert.deepEqual(await runOnnx(quantized, { x: floats(x, [k, k]) }), expected);
   });
+
+  test("options: keepFloat leaves a chosen weight float; per-tensor activations use DynamicQuantizeMatMul", async () => {
+    const [k, n] = [64, 48];
+    const [a, b] = [randomValues(k * n, 14), randomValues(n * n, 15)];
+    const bytes = modelBytes(
+      graph("two", {
+        inputs: [value("x", FLOAT, ["rows", k])],
+        outputs: [value("y", FLOAT, ["rows", n])],
+        nodes: [
+          makeNode("MatMul", ["x", "a"], ["xa"], "first"),
+          makeNode("MatMul", ["xa", "b"], ["y"], "second"),
+        ],
+        initializers: [makeTensor("a", [k, n], a), makeTensor("b", [n, n], b)],
+      }),
+    );
+    const x = randomValues(3 * k, 16, 3);
+    const float = only(await runOnnx(bytes, { x: floats(x, [3, k]) }), "y");
+    const ops = (model: Uint8Array) => decodeModel(model).graph?.node.map((node) => node.opType) ?? [];
+
+    const kept = quantizeOnnx(bytes, { keepFloat: (weight) => weight.tensor.name === "b" });
+    assert.deepEqual(kept.report, { quantized: ["a"], kept: ["b"] });
+    assert.equal(ops(kept.bytes).filter((op) => op === "MatMul").length, 1);
+    const keptOut = only(await runOnnx(kept.bytes, { x: floats(x, [3, k]) }), "y");
+    assert.ok(errorOnScale(keptOut, float) <= NEAR_FLOAT, `error ${errorOnScale(keptOut, float)}`);
+
+    const tensor = quantizeOnnx(bytes, { activations: "tensor" });
+    assert.deepEqual(ops(tensor.bytes), ["DynamicQuantizeMatMul", "DynamicQuantizeMatMul"]);
+    const tensorOut = only(await runOnnx(tensor.bytes, { x: floats(x, [3, k]) }), "y");
+    assert.ok(errorOnScale(tensorOut, float) <= NEAR_FLOAT, `error ${errorOnScale(tensorOut, float)}`);
+  });
 });

@@ -1,7 +1,8 @@
 /** Quantizes every float ONNX file of a model folder, writing `onnx/<name>_quantized.onnx` beside it. */
-import { readdir, readFile, writeFile } from "node:fs/promises";
+import { cp, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Progress } from "../progress.js";
+import { formatBytes, Progress } from "../progress.js";
 import { type QuantizeReport, quantizeOnnx } from "./rewrite.js";
 
 /** Suffixes of the variants Optimum and transformers.js write beside a float `<name>.onnx`. */
@@ -21,6 +22,12 @@ export async function floatOnnxFiles(folder: string): Promise<string[]> {
     .filter((name) => name.endsWith(".onnx") && !VARIANT.test(name))
     .sort()
     .map((name) => `onnx/${name}`);
+}
+
+/** One line per file for the CLIs: sizes, how many weights became int8, which stayed float. */
+export function describeReport(file: FileReport): string {
+  const kept = file.kept.length > 0 ? `; kept float: ${file.kept.join(", ")}` : "";
+  return `${file.target}: ${formatBytes(file.sourceBytes)} -> ${formatBytes(file.targetBytes)}, ${file.quantized.length} weights int8${kept}`;
 }
 
 export async function quantizeFolder(folder: string): Promise<FileReport[]> {
@@ -48,4 +55,27 @@ export async function quantizeFolder(folder: string): Promise<FileReport[]> {
     });
   }
   return reports;
+}
+
+export interface QuantizedCopy {
+  /** A copy of the folder with `onnx/<name>_quantized.onnx` written beside every float file. */
+  folder: string;
+  reports: FileReport[];
+  remove(): Promise<void>;
+}
+
+/**
+ * Quantizes a copy of a folder, for `models:push --quantize int8`: the user's folder is left as it
+ * was, and a `_quantized` file it already holds is replaced in the copy by this quantizer's.
+ */
+export async function quantizedCopy(folder: string): Promise<QuantizedCopy> {
+  const copy = await mkdtemp(join(tmpdir(), "models-push-int8-"));
+  const remove = () => rm(copy, { recursive: true, force: true });
+  try {
+    await cp(folder, copy, { recursive: true });
+    return { folder: copy, reports: await quantizeFolder(copy), remove };
+  } catch (error) {
+    await remove();
+    throw error;
+  }
 }

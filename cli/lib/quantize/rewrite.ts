@@ -53,6 +53,15 @@ export interface QuantizeReport {
 export interface QuantizeOptions {
   /** Called after each weight is quantized: its name, how many are done, how many will be. */
   onWeight?: (name: string, done: number, total: number) => void;
+  /** Weights to leave in float (all quantizable ones are quantized by default). */
+  keepFloat?: (weight: Weight) => boolean;
+  /**
+   * How activations are quantized: `row` (the default and the served layout: per row, so a row's
+   * output never depends on its batch) or `tensor`, onnxruntime's fused DynamicQuantizeMatMul (one
+   * asymmetric scale for the whole activation tensor: fewer nodes, but batch-dependent numerics).
+   * `tensor` exists to be measured against `row` (bench/quantize.ts), not to be served.
+   */
+  activations?: "row" | "tensor";
 }
 
 /** Quantizes a serialized model; returns the serialized result and what was done. */
@@ -71,12 +80,12 @@ export function quantizeModel(model: ModelProto, options: QuantizeOptions = {}):
   if (!top) throw new Error("The model has no graph.");
   const opset = defaultOpset(model);
   if (opset < 10) throw new Error(`QuantizeLinear needs opset 10 or later; the model imports opset ${opset}`);
-  const rewriter = new Rewriter(top, opset);
+  const rewriter = new Rewriter(top, opset, options.activations ?? "row");
   const report: QuantizeReport = { quantized: [], kept: [] };
   const weights = findWeights(top);
-  const total = weights.filter((weight) => weight.axis !== undefined).length;
+  const total = weights.filter((weight) => weight.axis !== undefined && !options.keepFloat?.(weight)).length;
   for (const weight of weights) {
-    if (weight.axis === undefined) {
+    if (weight.axis === undefined || options.keepFloat?.(weight)) {
       report.kept.push(weight.tensor.name);
       continue;
     }
@@ -115,6 +124,7 @@ class Rewriter {
   constructor(
     private readonly top: GraphProto,
     private readonly opset: number,
+    private readonly activations: "row" | "tensor",
   ) {
     this.names = new UniqueNames(top);
   }
@@ -206,25 +216,41 @@ class Rewriter {
     const bias = isGemm ? node.input[2] : undefined;
     this.usesMicrosoft = true;
     plans.set(node, (emit, rows) => {
-      const x = rows.quantized(node.input[0] ?? "", emit);
-      const channelScaled = this.names.take(`${base}_int8_channel_scaled`);
-      emit(
-        makeNode(
-          "MatMulIntegerToFloat",
-          [
-            x.values,
-            matrix.name,
-            this.constant("one", new Float32Array([1])),
-            matrix.scales,
-            this.constant("zero_point", new Uint8Array([ZERO_POINT])),
-          ],
-          [channelScaled],
-          this.names.take(`${base}_int8_matmul`),
-          {},
-          MICROSOFT,
-        ),
-      );
-      const steps: [string, string][] = [[x.scales, "row_scale"]];
+      // the fused op's result is final unless alpha or a bias still apply
+      const direct = this.activations === "tensor" && alpha === 1 && !bias;
+      const channelScaled = direct ? output : this.names.take(`${base}_int8_channel_scaled`);
+      const steps: [string, string][] = [];
+      if (this.activations === "tensor") {
+        emit(
+          makeNode(
+            "DynamicQuantizeMatMul",
+            [node.input[0] ?? "", matrix.name, matrix.scales],
+            [channelScaled],
+            this.names.take(`${base}_int8_matmul`),
+            {},
+            MICROSOFT,
+          ),
+        );
+      } else {
+        const x = rows.quantized(node.input[0] ?? "", emit);
+        steps.push([x.scales, "row_scale"]);
+        emit(
+          makeNode(
+            "MatMulIntegerToFloat",
+            [
+              x.values,
+              matrix.name,
+              this.constant("one", new Float32Array([1])),
+              matrix.scales,
+              this.constant("zero_point", new Uint8Array([ZERO_POINT])),
+            ],
+            [channelScaled],
+            this.names.take(`${base}_int8_matmul`),
+            {},
+            MICROSOFT,
+          ),
+        );
+      }
       if (alpha !== 1) steps.push([this.constant(`alpha_${alpha}`, new Float32Array([alpha])), "alpha"]);
       let current = channelScaled;
       steps.forEach(([factor, label], index) => {

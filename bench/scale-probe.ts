@@ -1,0 +1,200 @@
+import { readFile } from "node:fs/promises";
+import { dirname, join } from "node:path";
+import type { InferenceSession, Tensor } from "onnxruntime-web/wasm";
+import { loadTransformers, wasmOptions } from "../cli/lib/transformers.js";
+import { createSession } from "../src/runtime/load-session.js";
+import { startOrtInNode } from "../src/runtime/ort-node.js";
+import { percentile } from "./stats.js";
+
+/**
+ * Runs as its own process, so each measurement starts from a fresh runtime:
+ * `scale-probe.ts <runner> <folder> <file> <prompt> <steps>` loads one file of a Llama-shaped folder
+ * and greedily decodes `steps` tokens after a `prompt`-token prefill, EOS ignored, then prints one JSON
+ * line. Runners: `web-ort` (onnxruntime-web from the ORT-format copy read in place, as the worker
+ * loads it), `web-onnx` (onnxruntime-web from the .onnx), `native` (onnxruntime-node, one thread),
+ * `transformers` (transformers.js v4 generate() on onnxruntime-web; `file` is its dtype, q8 or fp32).
+ */
+export interface ProbeResult {
+  loadMs: number;
+  /** onnxruntime-web's wasm memory once loaded; its growth while loading (from a started runtime),
+   * and over prefill and decode. NaN where it cannot be read (native memory; transformers.js starts
+   * ORT during the load). */
+  wasmAfterLoadBytes: number;
+  loadGrowthBytes: number;
+  decodeGrowthBytes: number;
+  prefillMs: number;
+  /** From the median decode step, and from the 10th percentile (a preempted step only adds time). */
+  decodeTokensPerSecond: number;
+  decodeTokensPerSecondP10: number;
+}
+
+interface Config {
+  num_hidden_layers: number;
+  num_key_value_heads: number;
+  head_dim: number;
+  vocab_size: number;
+}
+
+type Run = (feeds: Record<string, unknown>) => Promise<Record<string, unknown>>;
+type MakeTensor = (type: "int64" | "float32", data: BigInt64Array | Float32Array, dims: number[]) => unknown;
+
+/** Prompt ids spread over the vocabulary past the special tokens, the same for every runner. */
+export function promptIds(length: number, vocab: number): number[] {
+  return Array.from({ length }, (_, i) => 3 + ((i * 7919) % (vocab - 3)));
+}
+
+/** The bare loop: prompt, then one token per step on the KV cache, argmax, nothing else. */
+async function decodeOnce(run: Run, tensor: MakeTensor, config: Config, prompt: number[], steps: number) {
+  const names = Array.from({ length: config.num_hidden_layers }, (_, i) => [`${i}.key`, `${i}.value`]).flat();
+  let past: Record<string, unknown> = Object.fromEntries(
+    names.map((name) => [
+      `past_key_values.${name}`,
+      tensor("float32", new Float32Array(0), [1, config.num_key_value_heads, 0, config.head_dim]),
+    ]),
+  );
+  let tokens = prompt;
+  let length = 0;
+  const times = [performance.now()];
+  for (let step = 0; step <= steps; step++) {
+    const total = length + tokens.length;
+    const outputs = await run({
+      ...past,
+      input_ids: tensor("int64", BigInt64Array.from(tokens, BigInt), [1, tokens.length]),
+      attention_mask: tensor("int64", new BigInt64Array(total).fill(1n), [1, total]),
+      position_ids: tensor(
+        "int64",
+        BigInt64Array.from(tokens, (_, i) => BigInt(length + i)),
+        [1, tokens.length],
+      ),
+    });
+    const logits = outputs.logits as Tensor;
+    const vocab = logits.dims[2] ?? 0;
+    const data = logits.data as Float32Array;
+    const offset = (tokens.length - 1) * vocab;
+    let best = 0;
+    for (let i = 1; i < vocab; i++) if ((data[offset + i] ?? 0) > (data[offset + best] ?? 0)) best = i;
+    past = Object.fromEntries(names.map((name) => [`past_key_values.${name}`, outputs[`present.${name}`]]));
+    length = total;
+    tokens = [best];
+    times.push(performance.now());
+  }
+  return speedFrom(times);
+}
+
+/** Prefill time and decode speed from the times at the start and after each step (prefill first). */
+function speedFrom(times: number[]) {
+  const [start = 0, prefilled = 0] = times;
+  const steps = times.slice(2).map((time, i) => time - (times[i + 1] ?? 0));
+  return {
+    prefillMs: prefilled - start,
+    decodeTokensPerSecond: 1000 / percentile(steps, 50),
+    decodeTokensPerSecondP10: 1000 / percentile(steps, 10),
+  };
+}
+
+/** The second of two identical decodes: the first pays for JIT warm-up and wasm memory growth. */
+async function decode(run: Run, tensor: MakeTensor, config: Config, prompt: number[], steps: number) {
+  await decodeOnce(run, tensor, config, prompt, steps);
+  return decodeOnce(run, tensor, config, prompt, steps);
+}
+
+async function probe(runner: string, folder: string, file: string, prompt: number, steps: number) {
+  const config = JSON.parse(await readFile(join(folder, "config.json"), "utf8")) as Config;
+  const ids = promptIds(prompt, config.vocab_size);
+  if (runner === "native") {
+    const native = await import("onnxruntime-node");
+    const started = performance.now();
+    const session = await native.InferenceSession.create(join(folder, file), {
+      intraOpNumThreads: 1,
+      interOpNumThreads: 1,
+      graphOptimizationLevel: "all",
+    });
+    const loadMs = performance.now() - started;
+    const tensor: MakeTensor = (type, data, dims) => new native.Tensor(type, data, dims);
+    const speed = await decode((feeds) => session.run(feeds as never), tensor, config, ids, steps);
+    const none = Number.NaN;
+    return { loadMs, wasmAfterLoadBytes: none, loadGrowthBytes: none, decodeGrowthBytes: none, ...speed };
+  }
+  if (runner === "transformers") {
+    const memory = watchWasmMemory();
+    const transformers = await loadTransformers(dirname(folder));
+    const started = performance.now();
+    const model = await transformers.AutoModelForCausalLM.from_pretrained(
+      folder.slice(dirname(folder).length + 1),
+      wasmOptions(file as "q8" | "fp32") as never,
+    );
+    const loadMs = performance.now() - started;
+    const afterLoad = memory();
+    const input = {
+      input_ids: new transformers.Tensor("int64", BigInt64Array.from(ids, BigInt), [1, prompt]),
+      attention_mask: new transformers.Tensor("int64", new BigInt64Array(prompt).fill(1n), [1, prompt]),
+    };
+    // generate() calls the streamer once with the prompt, then once per new token
+    const generate = async () => {
+      const times = [performance.now()];
+      const streamer = { put: () => times.push(performance.now()), end: () => undefined };
+      const tokens = steps + 1;
+      const options = { max_new_tokens: tokens, min_new_tokens: tokens, do_sample: false, streamer };
+      await model.generate({ ...input, ...options } as never);
+      return speedFrom([times[0] ?? 0, ...times.slice(2)]);
+    };
+    await generate();
+    const speed = await generate();
+    return {
+      loadMs,
+      wasmAfterLoadBytes: afterLoad,
+      loadGrowthBytes: Number.NaN,
+      decodeGrowthBytes: memory() - afterLoad,
+      ...speed,
+    };
+  }
+  const runtime = await startOrtInNode();
+  const before = runtime.wasmMemoryBytes();
+  const bytes = new Uint8Array(await readFile(join(folder, file)));
+  const started = performance.now();
+  const created = await createSession(runtime, bytes, runner === "web-ort" ? "ort" : "onnx");
+  const loadMs = performance.now() - started;
+  const afterLoad = runtime.wasmMemoryBytes();
+  const session: InferenceSession = created.session;
+  const { ort } = runtime;
+  const tensor: MakeTensor = (type, data, dims) => new ort.Tensor(type, data, dims);
+  const speed = await decode((feeds) => session.run(feeds as never), tensor, config, ids, steps);
+  return {
+    loadMs,
+    wasmAfterLoadBytes: afterLoad,
+    loadGrowthBytes: afterLoad - before,
+    decodeGrowthBytes: runtime.wasmMemoryBytes() - afterLoad,
+    ...speed,
+  };
+}
+
+/**
+ * transformers.js starts onnxruntime-web itself, so its wasm memory is caught the way the engine's
+ * bootstrap catches it (src/runtime/ort.ts): from the instantiation's imports or the instance's exports.
+ */
+function watchWasmMemory(): () => number {
+  const memories = new Set<WebAssembly.Memory>();
+  const instantiate = WebAssembly.instantiate;
+  const collect = (values: unknown[]) => {
+    for (const value of values) if (value instanceof WebAssembly.Memory) memories.add(value);
+  };
+  WebAssembly.instantiate = (async (source: never, imports?: WebAssembly.Imports) => {
+    const result = (await instantiate(source, imports)) as unknown;
+    const instance =
+      result instanceof WebAssembly.Instance
+        ? result
+        : (result as { instance: WebAssembly.Instance }).instance;
+    collect(Object.values(imports ?? {}).flatMap((module) => Object.values(module)));
+    collect(Object.values(instance.exports));
+    return result;
+  }) as typeof WebAssembly.instantiate;
+  // other small wasm modules may be instantiated too; ORT's memory is the large one
+  return () =>
+    memories.size === 0 ? Number.NaN : Math.max(...[...memories].map((memory) => memory.buffer.byteLength));
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const [runner = "", folder = "", file = "", prompt = "64", steps = "32"] = process.argv.slice(2);
+  const result: ProbeResult = await probe(runner, folder, file, Number(prompt), Number(steps));
+  process.stdout.write(`${JSON.stringify(result)}\n`);
+}
