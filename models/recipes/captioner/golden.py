@@ -1,9 +1,11 @@
 """Reference outputs from Hugging Face's own code, for the project's tests:
 - fixtures/: test images (PNG RGB / RGBA / grey, JPEG, WebP, non-square, upscaled) and, for each, the
   pixel_values that transformers' ViTImageProcessor (the PIL one) makes of it, as raw float32 (.f32);
-- golden.json: for the first held-out scenes (saved as fixtures/heldout-N.png), greedy and beam-4 caption ids from VisionEncoderDecoderModel.generate, without a prompt and
-  with English and Chinese prompts, for the fp32 model and for its int8 twin (the weights rounded through
-  common/int8.py's scheme, which is what the *_quantized.onnx files compute).
+- golden.json: for the first held-out scenes (saved as fixtures/heldout-N.png), greedy and beam-4 caption ids
+  from VisionEncoderDecoderModel.generate (greedy ones with the top-1 minus top-2 logit of each step), without a prompt and
+  with English and Chinese prompts, for the fp32 model and for its int8 twin (common/rowq.py: the per-row
+  int8 layout `npm run models:quantize` writes, which is what the *_quantized.onnx files compute); the int8
+  weights of those files are checked to be exactly the twin's.
 Usage: golden.py HF_DIR MODEL_DIR RECIPE_DIR"""
 import io
 import json
@@ -18,7 +20,7 @@ from transformers.pytorch_utils import Conv1D
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "common"))
-import int8  # noqa: E402
+import rowq  # noqa: E402
 import scenes  # noqa: E402
 
 N_CAPTIONS = 6
@@ -26,15 +28,31 @@ PROMPTS = ["", "a photo of", "图中"]
 
 
 def fake_quantize(m):
-    """int8.fake_quantize_ for nn.Linear / nn.Embedding, plus GPT-2's Conv1D ([in, out] weights: the output
-    channel is axis 1, as for the MatMul / Gemm weight it becomes in ONNX)."""
-    int8.fake_quantize_(m)
-    for sub in m.modules():
-        if isinstance(sub, Conv1D) and sub.weight.numel() >= int8.MIN_ELEMENTS:
-            q, scale = int8.quantize_array(sub.weight.detach().numpy(), axis=1)
-            with torch.no_grad():
-                sub.weight.copy_(torch.from_numpy(int8.dequantize_array(q, scale, axis=1)))
+    """The int8 twin. GPT-2's Conv1D keeps its weight as [in, out], the MatMul / Gemm weight of the graph, whose
+    output channels the quantizer scales: it becomes a RowQuantLinear of the transposed weight. The LM head is
+    tied to the token embedding; in the graph it is its own MatMul over the float table's int8 form, so it is
+    made from the float table before the embedding itself is rounded."""
+    dec = m.decoder
+    dec.lm_head = rowq.tied_projection(dec.transformer.wte.weight.detach().clone())
+    for name, sub in list(m.named_modules()):
+        if isinstance(sub, Conv1D) and sub.weight.numel() >= rowq.MIN_ELEMENTS:
+            parent_name, _, attr = name.rpartition(".")
+            setattr(m.get_submodule(parent_name), attr, rowq.RowQuantLinear(weight=sub.weight.t(), bias=sub.bias))
+    rowq.fake_quantize_rows_(m)
     return m
+
+
+def quantized_weights(m):
+    """The float weights the quantizer makes int8, as [out, in] tensors (rowq.check_against_onnx's form)."""
+    out = []
+    for sub in m.modules():
+        if isinstance(sub, torch.nn.Linear) and sub.weight.numel() >= rowq.MIN_ELEMENTS:
+            out.append(sub.weight)
+        elif isinstance(sub, Conv1D) and sub.weight.numel() >= rowq.MIN_ELEMENTS:
+            out.append(sub.weight.t())
+        elif isinstance(sub, torch.nn.Embedding) and sub.weight.numel() >= rowq.MIN_ELEMENTS:
+            out.append(sub.weight)
+    return out
 
 
 def fixtures(heldout, out_dir, processor):
@@ -79,15 +97,21 @@ def captions(m, tok, processor, images, num_beams):
         ids = torch.tensor([start] * len(images))
         with torch.no_grad():
             gen = m.generate(pixel_values=pv, decoder_input_ids=ids, num_beams=num_beams, max_new_tokens=40,
-                             do_sample=False)
-        for row in gen.tolist():
+                             do_sample=False, output_scores=True, return_dict_in_generate=True)
+        for r, row in enumerate(gen.sequences.tolist()):
             new = row[len(start):]
             # a batch's shorter outputs are filled up after their end token: keep up to the first one
             eos = m.config.eos_token_id
             new = new[: new.index(eos) + 1] if eos in new else new
             # the text as the API returns it: the prompt and its continuation
             text = tok.decode(start[1:] + new, skip_special_tokens=True).strip()
-            out.append({"prompt": prompt, "ids": new, "text": text})
+            caption = {"prompt": prompt, "ids": new, "text": text}
+            if num_beams == 1:
+                # greedy's top-1 minus top-2 logit at every step: where it is tiny, float rounding that differs
+                # between two correct implementations can pick the other token (the tests allow that there)
+                gaps = [torch.topk(step[r], 2).values for step in gen.scores[: len(new)]]
+                caption["margins"] = [float("%.4g" % (g[0] - g[1])) for g in gaps]
+            out.append(caption)
     return out
 
 
@@ -106,6 +130,10 @@ def main():
         names.append("heldout-%d.png" % i)
         scenes.render(spec).save(os.path.join(recipe_dir, "fixtures", names[-1]))
     images = [Image.open(os.path.join(recipe_dir, "fixtures", name)).convert("RGB") for name in names]
+    weights = quantized_weights(VisionEncoderDecoderModel.from_pretrained(hf_dir))
+    for name in ("encoder_model", "decoder_model_merged"):
+        n = rowq.check_against_onnx(weights, os.path.join(model_dir, "onnx", name + "_quantized.onnx"), subset=True)
+        print("%s_quantized.onnx: %d int8 tensors, all equal to the int8 twin's" % (name, n))
     golden = {"images": names, "prompts": PROMPTS, "fp32": {}, "int8": {}}
     for dtype in ("fp32", "int8"):
         m = VisionEncoderDecoderModel.from_pretrained(hf_dir)
