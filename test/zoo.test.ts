@@ -9,10 +9,12 @@ import { type Manifest, modelKey, storeKey, type TensorInfo } from "../src/runti
 
 /**
  * Every bundled model folder: its manifest, files and checksums agree, it has the files its task
- * needs, and its ONNX inputs and outputs are the ones the Optimum layout promises.
+ * needs, and its ONNX inputs and outputs are the ones the Optimum layout promises. The LoRA
+ * adapters under models/adapters/ are PEFT folders, pushed and checked against their base in
+ * test/lora.test.ts.
  */
 const folders = (await readdir(MODELS_DIR, { withFileTypes: true }))
-  .filter((entry) => entry.isDirectory() && entry.name !== "recipes")
+  .filter((entry) => entry.isDirectory() && entry.name !== "recipes" && entry.name !== "adapters")
   .map((entry) => entry.name)
   .sort();
 
