@@ -11,6 +11,7 @@ import {
 } from "./causal-lm.js";
 import { loraFeedBytes } from "./lora.js";
 import { type RunCost, runBytes } from "./run-memory.js";
+import { SharedStep } from "./shared-step.js";
 import {
   concatRows,
   keepLastPositions,
@@ -134,7 +135,7 @@ export class DecodeBatcher {
   private readonly queue: Member[] = [];
   private cache: Feeds | undefined;
   private width = 0;
-  private current: Promise<void> | undefined;
+  private readonly shared = new SharedStep();
   private steps = 0;
   private rowSteps = 0;
   private tokens = 0;
@@ -178,7 +179,7 @@ export class DecodeBatcher {
     const queued = this.queue.indexOf(member);
     if (queued >= 0) this.queue.splice(queued, 1);
     // A step in progress compacts when it ends; otherwise the rows (and their cache) go now.
-    if (!this.current) this.compact();
+    if (!this.shared.running) this.compact();
   }
 
   yieldTurn(): Promise<void> {
@@ -190,13 +191,7 @@ export class DecodeBatcher {
    * the request that started it, since every other generation in the batch waits on it too.
    */
   advance(keepAlive?: (work: Promise<unknown>) => void): Promise<void> {
-    if (!this.current) {
-      this.current = this.runStep().finally(() => {
-        this.current = undefined;
-      });
-      keepAlive?.(this.current);
-    }
-    return this.current;
+    return this.shared.run(() => this.runStep(), keepAlive);
   }
 
   /** Newcomers prefilled, then one token for every active row; a failure fails every generation in it. */

@@ -1,4 +1,5 @@
 import type { ModelSession } from "../runtime/session.js";
+import { SharedStep } from "./shared-step.js";
 
 /**
  * Micro-batching for one-run work (an encoder's forward pass): jobs from concurrent requests that
@@ -40,7 +41,7 @@ interface Entry<J> {
 
 export class MicroBatcher<J> {
   private readonly pending: Entry<J>[] = [];
-  private current: Promise<void> | undefined;
+  private readonly shared = new SharedStep();
   private runs = 0;
   private jobs = 0;
   private rows = 0;
@@ -70,13 +71,7 @@ export class MicroBatcher<J> {
   }
 
   private advance(keepAlive?: (work: Promise<unknown>) => void): Promise<void> {
-    if (!this.current) {
-      this.current = this.runNext().finally(() => {
-        this.current = undefined;
-      });
-      keepAlive?.(this.current);
-    }
-    return this.current;
+    return this.shared.run(() => this.runNext(), keepAlive);
   }
 
   /** The waiting jobs that fit one run together, in arrival order (the first always runs). */

@@ -7,6 +7,7 @@ import {
   type Seq2SeqModel,
   type Seq2SeqOptions,
 } from "./seq2seq.js";
+import { SharedStep } from "./shared-step.js";
 
 /**
  * Batching for encoder-decoder generation: requests on one model that wait at the same moment
@@ -47,7 +48,7 @@ interface Entry {
 
 class Batch {
   private decode: Seq2SeqDecode | undefined;
-  private current: Promise<void> | undefined;
+  private readonly shared = new SharedStep();
 
   constructor(
     private readonly entries: Entry[],
@@ -55,13 +56,7 @@ class Batch {
   ) {}
 
   advance(keepAlive?: (work: Promise<unknown>) => void): Promise<void> {
-    if (!this.current) {
-      this.current = this.runStep().finally(() => {
-        this.current = undefined;
-      });
-      keepAlive?.(this.current);
-    }
-    return this.current;
+    return this.shared.run(() => this.runStep(), keepAlive);
   }
 
   /** The encoder run first, then one decoder step per call; the results once every input is done. */
