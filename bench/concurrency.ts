@@ -5,13 +5,12 @@ import { MODELS_DIR } from "../host/paths.js";
 import { startWorker, type TestWorker } from "../host/worker.js";
 import { startOrtInNode } from "../src/runtime/ort-node.js";
 import { ModelRegistry } from "../src/runtime/registry.js";
-import { batcherFor, type Stepper } from "../src/tasks/batcher.js";
+import type { Stepper } from "../src/tasks/batcher.js";
 import { type DecodeOptions, DecodeRun } from "../src/tasks/causal-lm.js";
 import { GREEDY } from "../src/tasks/sampling.js";
 import {
   chatPrompt,
-  MAX_BATCH_QUEUE,
-  MAX_BATCH_ROWS,
+  decodeBatcher,
   openGenerator,
   type TextGenerator,
 } from "../src/tasks/text-generation.js";
@@ -126,13 +125,7 @@ async function engineStream(generator: TextGenerator, prompt: number[], batched:
   };
   const started = performance.now();
   const run: Stepper = batched
-    ? batcherFor(generator.lm, {
-        maxRows: MAX_BATCH_ROWS,
-        maxQueue: MAX_BATCH_QUEUE,
-        cost: generator.runCost,
-        allowance: generator.runAllowance,
-        memory: generator.memory,
-      }).join(options)
+    ? decodeBatcher(generator).join(options)
     : new DecodeRun(generator.lm, options);
   let first = 0;
   try {

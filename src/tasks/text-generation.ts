@@ -2,7 +2,7 @@ import { ApiError, invalidParam } from "../errors.js";
 import { findFile, loraPath, type Manifest } from "../runtime/manifest.js";
 import type { ChatMessage } from "../text/chat-template.js";
 import { StreamDecoder } from "../text/stream-decoder.js";
-import { type BatchLimits, batcherFor, type Stepper } from "./batcher.js";
+import { type BatchLimits, batcherFor, type DecodeBatcher, type Stepper } from "./batcher.js";
 import { type CausalLM, causalLM, type DecodeOptions, DecodeRun, type FinishReason } from "./causal-lm.js";
 import { assertAdapterFits, type LoraAdapter, loadAdapter } from "./lora.js";
 import { idList } from "./model-config.js";
@@ -272,13 +272,7 @@ export async function* generateText(
   // from the mask, padding last) runs each generation alone.
   const run: Stepper =
     generator.batching && generator.lm.layout.past.length > 0 && generator.lm.layout.hasPositionIds
-      ? batcherFor(generator.lm, {
-          maxRows: MAX_BATCH_ROWS,
-          maxQueue: MAX_BATCH_QUEUE,
-          cost: generator.runCost,
-          allowance: generator.runAllowance,
-          memory: generator.memory,
-        }).join(options)
+      ? decodeBatcher(generator).join(options)
       : new DecodeRun(generator.lm, options);
   const decoders = Array.from(
     { length: resolved.n },
@@ -289,6 +283,17 @@ export async function* generateText(
   } finally {
     run.close();
   }
+}
+
+/** The model's decode batcher (one per session), bounded as every route bounds it. */
+export function decodeBatcher(generator: TextGenerator): DecodeBatcher {
+  return batcherFor(generator.lm, {
+    maxRows: MAX_BATCH_ROWS,
+    maxQueue: MAX_BATCH_QUEUE,
+    cost: generator.runCost,
+    allowance: generator.runAllowance,
+    memory: generator.memory,
+  });
 }
 
 /** Turns each step's tokens into text pieces, until every choice has finished or `signal` aborts. */
