@@ -65,7 +65,7 @@ export class ImageFetcher {
         const response = await fetch(url, { redirect: "manual", signal, headers: { accept: "image/*" } });
         const location = response.headers.get("location");
         if (response.status >= 300 && response.status < 400 && location) {
-          await response.body?.cancel();
+          this.discard(response.body);
           if (hop === MAX_REDIRECTS) {
             throw imageError(
               `The image URL redirected more than ${MAX_REDIRECTS} times.`,
@@ -77,7 +77,7 @@ export class ImageFetcher {
           continue;
         }
         if (!response.ok) {
-          await response.body?.cancel();
+          this.discard(response.body);
           throw imageError(
             `Fetching the image failed: ${url.host} answered ${response.status}.`,
             "image_fetch_failed",
@@ -125,6 +125,14 @@ export class ImageFetcher {
     return url;
   }
 
+  /**
+   * Drops a body that will not be read, without waiting: cancelling a response mid-body can wait on
+   * the connection, and that wait is not bounded by the fetch's timeout.
+   */
+  private discard(body: { cancel(): Promise<void> } | null): void {
+    body?.cancel().catch(() => undefined);
+  }
+
   private tooLarge(param: string): never {
     throw imageError(
       `The images of this request are larger than ${this.policy.maxBytes} bytes together.`,
@@ -137,7 +145,7 @@ export class ImageFetcher {
   private async readCapped(response: Response, param: string): Promise<Uint8Array> {
     const declared = Number(response.headers.get("content-length") ?? Number.NaN);
     if (declared > this.remaining) {
-      await response.body?.cancel();
+      this.discard(response.body);
       this.tooLarge(param);
     }
     const chunks: Uint8Array[] = [];
@@ -149,7 +157,7 @@ export class ImageFetcher {
         if (done) break;
         total += value.byteLength;
         if (total > this.remaining) {
-          await reader.cancel();
+          this.discard(reader);
           this.tooLarge(param);
         }
         chunks.push(value);
