@@ -7,7 +7,7 @@ import { Miniflare } from "miniflare";
 import { pushModel } from "../cli/lib/push.js";
 import { type ListableTarget, r2Target } from "../cli/lib/targets.js";
 import { type Manifest, manifestSchema, modelKey, ortFile, storeKey } from "../src/runtime/manifest.js";
-import { DIST_DIR, PUBLIC_DIR } from "./paths.js";
+import { DIST_DIR, PUBLIC_DIR, WORKERD_WRAPPER } from "./paths.js";
 
 /**
  * The built worker (dist/, from `npm run build`) in real workerd through Miniflare, with a real
@@ -52,6 +52,8 @@ export interface WorkerOptions {
 }
 
 export async function startWorker(options: WorkerOptions = {}): Promise<TestWorker> {
+  // Miniflare reads the variable when it starts workerd; a caller's own choice is kept.
+  process.env.MINIFLARE_WORKERD_PATH ??= WORKERD_WRAPPER;
   const dist = DIST_DIR;
   const wasm = (await readdir(dist)).filter((name) => name.endsWith(".wasm"));
   const persist = await mkdtemp(join(tmpdir(), "edge-r2-"));
