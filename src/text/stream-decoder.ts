@@ -1,5 +1,8 @@
 import type { TextTokenizer } from "./tokenizer.js";
 
+/** The most ids decoded again per token, beyond those since the last whole character. */
+const WINDOW_IDS = 8;
+
 /**
  * Turns generated token ids into text pieces as they arrive.
  *
@@ -58,25 +61,31 @@ export class StreamDecoder {
     return this.emitted;
   }
 
-  /** The text of every id so far; ends a window at each whole character. */
+  /**
+   * The text of every id so far. The window's text becomes the next step's context text as it is;
+   * only every WINDOW_IDS ids does the window start move up, to the previous whole character, at
+   * the cost of one more (short) decode.
+   */
   private decodeAll(): string {
     if (!this.tokenizer.decodesLocally) return this.tokenizer.decode(this.ids);
-    const window = this.tokenizer.decode(this.ids.slice(this.context));
+    let window = this.tokenizer.decode(this.ids.slice(this.context));
     let full: string;
     if (window.startsWith(this.contextText)) {
       full = this.closed + window.slice(this.contextText.length);
     } else {
       full = this.tokenizer.decode(this.ids);
+      window = full;
       this.context = 0;
       this.read = 0;
       this.closed = "";
       this.contextText = "";
     }
     if (!full.endsWith("\uFFFD") && full.length > this.closed.length) {
-      this.context = this.read;
+      const moveUp = this.ids.length - this.context > WINDOW_IDS;
+      if (moveUp) this.context = this.read;
       this.read = this.ids.length;
       this.closed = full;
-      this.contextText = this.tokenizer.decode(this.ids.slice(this.context, this.read));
+      this.contextText = moveUp ? this.tokenizer.decode(this.ids.slice(this.context)) : window;
     }
     return full;
   }
