@@ -3,10 +3,9 @@ import { loadTransformers, wasmOptions } from "../cli/lib/transformers.js";
 import { MODELS_DIR } from "../host/paths.js";
 import type { Feeds } from "../src/runtime/session.js";
 import { type CausalLM, generateIds } from "../src/tasks/causal-lm.js";
-import { pickOnnx } from "../src/tasks/model-files.js";
 import { GREEDY } from "../src/tasks/sampling.js";
 import { emptyCache } from "../src/tasks/tensors.js";
-import { chatPrompt, openGenerator, type TextGenerator } from "../src/tasks/text-generation.js";
+import { chatPrompt, openGenerator } from "../src/tasks/text-generation.js";
 import { prepareModel } from "./setup.js";
 import { ms, percentile, ratio, table, timeIt } from "./stats.js";
 
@@ -15,10 +14,8 @@ import { ms, percentile, ratio, table, timeIt } from "./stats.js";
  * run: a bare onnxruntime-web loop (prompt, then one token per step with the KV cache: the floor),
  * this engine in Node, the worker over HTTP (streamed), and transformers.js generate() on WASM.
  *
- * Beside them, parts of the worker's numbers that are not the worker's code: the client's round
- * trip through Miniflare to workerd (a `GET /healthz` after each streamed request), and ORT's own
- * run of a prefill and of a decode step inside workerd (the tensor API's `Server-Timing: run`,
- * which times `session.run` alone) against the same runs in Node.
+ * Beside them, part of the worker's numbers that is not the worker's code: the client's round
+ * trip through Miniflare to workerd, timed with a `GET /healthz` after each streamed request.
  */
 const MODEL = "shop-assistant";
 const NEW_TOKENS = 32;
@@ -29,8 +26,6 @@ const ROUNDS = 10;
  * timed part of that as the worker's overhead.
  */
 const WARMUP_ROUNDS = 5;
-/** Runs timed (after as many untimed) of each ORT run compared between workerd and Node. */
-const ORT_RUNS = 200;
 export const PROMPTS = [
   [{ role: "user", content: "Hello! Where is my order A1234567? It has been a week." }],
   [{ role: "user", content: "你好，我的订单 A7654321 现在到哪里了？已经一周了。" }],
@@ -109,7 +104,6 @@ export async function benchGeneration(only?: string[]): Promise<string> {
   const transformers = await loadTransformers(MODELS_DIR);
   const rows: string[][] = [];
   const roundTrips: number[] = [];
-  const ortRuns: string[][] = [];
   try {
     for (const dtype of ["int8", "fp32"] as const) {
       process.stderr.write(`generation: ${dtype}\n`);
@@ -186,18 +180,6 @@ export async function benchGeneration(only?: string[]): Promise<string> {
         }
       }
       await model.dispose();
-      for (const [tokens, past] of [
-        [prompts[0]?.length ?? 1, 0],
-        [1, prompts[0]?.length ?? 1],
-      ] as const) {
-        const run = await ortRunTimes(worker.url, generator, dtype, tokens, past);
-        ortRuns.push([
-          `${dtype} ${tokens === 1 ? "decode step" : "prefill"}: ${tokens} token${tokens === 1 ? "" : "s"} on ${past} cached`,
-          ms(run.workerd),
-          ms(run.node),
-          ratio(run.node, run.workerd),
-        ]);
-      }
       lease.release();
       const floor = summary(bare);
       for (const [name, speed] of [
@@ -237,65 +219,8 @@ export async function benchGeneration(only?: string[]): Promise<string> {
       rows,
     ),
     "",
-    `Not the worker's code, measured in the same run: a \`GET /healthz\` round trip from the same client through Miniflare to workerd takes ${ms(percentile(roundTrips, 50))} ms (p50; p10 ${ms(percentile(roundTrips, 10))}), part of the worker's time to first token. ORT's \`session.run\` of the same feeds in workerd (mean of ${ORT_RUNS} after as many untimed, timed by the worker: workerd's clock has 1 ms steps) and in Node, one after the other:`,
-    "",
-    table(["ORT run", "workerd ms", "Node ms", "Node's time / workerd's"], ortRuns),
+    `Not the worker's code, measured in the same run: a \`GET /healthz\` round trip from the same client through Miniflare to workerd takes ${ms(percentile(roundTrips, 50))} ms (p50; p10 ${ms(percentile(roundTrips, 10))}), part of the worker's time to first token.`,
   ].join("\n");
-}
-
-/**
- * ORT's run of `tokens` new tokens on a cache of `past` positions, inside workerd through the
- * tensor API (its `Server-Timing` run time brackets `session.run` alone) and in this process on
- * the same feeds, interleaved run by run.
- */
-async function ortRunTimes(url: URL, generator: TextGenerator, dtype: string, tokens: number, past: number) {
-  const { ort } = generator.lm.session;
-  const { layout } = generator.lm;
-  if (layout.kvType !== "float32") throw new Error(`${MODEL}: a ${layout.kvType} cache is not timed here`);
-  const file = pickOnnx(generator.manifest, ["model"], dtype).path;
-  const version = file.replace(/^onnx\//, "").replace(/\.onnx$/, "");
-  const cache = Array.from({ length: layout.kvHeads * past * layout.headDim }, (_, i) => Math.sin(i) / 10);
-  const inputs = [
-    { name: "input_ids", shape: [1, tokens], data: Array.from({ length: tokens }, (_, i) => 40 + i) },
-    { name: "attention_mask", shape: [1, past + tokens], data: Array(past + tokens).fill(1) },
-    { name: "position_ids", shape: [1, tokens], data: Array.from({ length: tokens }, (_, i) => past + i) },
-  ].map((input) => ({ ...input, datatype: "INT64" }));
-  const caches = layout.past.flatMap((layer) =>
-    [layer.key, layer.value].map((name) => ({
-      name,
-      shape: [1, layout.kvHeads, past, layout.headDim],
-      datatype: "FP32",
-      data: cache,
-    })),
-  );
-  const feeds: Feeds = Object.fromEntries([
-    ...inputs.map(({ name, shape, data }) => [
-      name,
-      new ort.Tensor("int64", BigInt64Array.from(data, BigInt), shape),
-    ]),
-    ...caches.map(({ name, shape, data }) => [
-      name,
-      new ort.Tensor("float32", Float32Array.from(data), shape),
-    ]),
-  ]);
-  const body = JSON.stringify({ inputs: [...inputs, ...caches], outputs: [{ name: "logits" }] });
-  const inWorkerd: number[] = [];
-  const inNode: number[] = [];
-  for (let run = 0; run < 2 * ORT_RUNS; run++) {
-    const response = await fetch(new URL(`/v2/models/${MODEL}/versions/${version}/infer`, url), {
-      method: "POST",
-      body,
-    });
-    const timing = response.headers.get("server-timing") ?? "";
-    const text = await response.text();
-    if (!response.ok) throw new Error(`${version}: ${response.status} ${text.slice(0, 200)}`);
-    const [node] = await timeIt(() => generator.lm.session.run(feeds));
-    if (run < ORT_RUNS) continue;
-    inWorkerd.push(Number(/run;dur=([\d.]+)/.exec(timing)?.[1] ?? Number.NaN));
-    inNode.push(node);
-  }
-  const mean = (values: number[]) => values.reduce((sum, value) => sum + value, 0) / values.length;
-  return { workerd: mean(inWorkerd), node: mean(inNode) };
 }
 
 /**
