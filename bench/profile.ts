@@ -15,7 +15,8 @@ import { ms, percentile, table } from "./stats.js";
  * model. Samples are mapped back through the bundle's source map to the module they ran in, and
  * laid on the client's timeline: V8's profile clock and Node's hrtime are both the monotonic clock,
  * so each request's time to first token and each token's gap split into what the isolate did
- * (ORT's wasm, the worker's modules, idle) and, by difference, nothing it could see. Needs Node's
+ * (ORT's wasm, the worker's modules, idle) and, by difference, nothing it could see. Requests go
+ * to the worker's own socket, not through Miniflare's entry worker. Needs Node's
  * WebSocket (`--experimental-websocket` on Node 20, as npm run bench passes).
  */
 const MODEL = "shop-assistant";
@@ -86,13 +87,16 @@ const now = () => Number(process.hrtime.bigint() / 1000n);
 /** One streamed chat request with EOS banned, marking when each chunk with content arrives. */
 async function markedStream(worker: TestWorker, messages: unknown[], eosIds: Set<number>): Promise<Marks> {
   const sent = now();
-  const response = await worker.post("/v1/chat/completions", {
-    model: `${MODEL}:${DTYPE}`,
-    messages,
-    max_tokens: NEW_TOKENS,
-    stream: true,
-    stream_options: { include_usage: true },
-    logit_bias: Object.fromEntries([...eosIds].map((id) => [String(id), -100])),
+  const response = await fetch(new URL("/v1/chat/completions", worker.directUrl ?? worker.url), {
+    method: "POST",
+    body: JSON.stringify({
+      model: `${MODEL}:${DTYPE}`,
+      messages,
+      max_tokens: NEW_TOKENS,
+      stream: true,
+      stream_options: { include_usage: true },
+      logit_bias: Object.fromEntries([...eosIds].map((id) => [String(id), -100])),
+    }),
   });
   if (!response.body) throw new Error(`no stream: ${response.status}`);
   const decoder = new TextDecoder();
@@ -152,7 +156,7 @@ export async function benchProfile(only?: string[]): Promise<string> {
   };
   const eosIds = new Set([generation.eos_token_id].flat());
   const port = await freePort();
-  const worker = await startWorker({ budgetMb: 1024, inspectorPort: port });
+  const worker = await startWorker({ budgetMb: 1024, inspectorPort: port, directSocket: true });
   const label = await sourceLabeller();
   try {
     await copyModel(store, worker);
@@ -218,7 +222,7 @@ export async function benchProfile(only?: string[]): Promise<string> {
         median(windows.map((w, i) => (w.byLabel.get(name) ?? 0) / (divisors[i] ?? 1))),
       ]) as [string, number][];
       rows.push([
-        "no sample: outside the isolate (client, Miniflare), or the machine too busy to sample",
+        "no sample: outside the isolate (client, sockets), or the machine too busy to sample",
         median(windows.map((w, i) => w.uncovered / (divisors[i] ?? 1))),
       ]);
       return rows.filter(([, time]) => time >= 0.005).sort((a, b) => b[1] - a[1]);
