@@ -13,12 +13,12 @@ export async function copyModel(store: MemoryStore, worker: TestWorker): Promise
  * One bundled model pushed once (its ONNX files inspected once), served both by the engine in
  * this process and by a fresh worker whose bucket gets the same objects.
  */
-export async function prepareModel(id: string) {
+export async function prepareModel(id: string, options: { directSocket?: boolean } = {}) {
   const store = new MemoryStore();
   await store.push(join(MODELS_DIR, id), id);
   const registry = nodeRegistry(store);
   const manifest = await registry.manifest(id);
-  const worker = await startWorker({ budgetMb: 1024 });
+  const worker = await startWorker({ budgetMb: 1024, ...options });
   await copyModel(store, worker);
   return { registry, manifest, worker };
 }

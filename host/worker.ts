@@ -15,6 +15,11 @@ import { DIST_DIR, PUBLIC_DIR, WORKERD_WRAPPER } from "./paths.js";
  */
 export interface TestWorker {
   url: URL;
+  /**
+   * With `directSocket`: a socket straight to the worker, without Miniflare's entry worker in
+   * front of it (which routes every request, and pipes every response, through one more worker).
+   */
+  directUrl?: URL;
   fetch(path: string, init?: RequestInit): Promise<Response>;
   post(path: string, body: unknown): Promise<Response>;
   bucket: ListableTarget;
@@ -49,6 +54,8 @@ export interface WorkerOptions {
   batching?: "on" | "off";
   /** Opens workerd's V8 inspector (Chrome DevTools Protocol) on this port, for CPU profiles. */
   inspectorPort?: number;
+  /** Also serve the worker on a socket of its own (`directUrl`), for timing it without the proxy. */
+  directSocket?: boolean;
 }
 
 export async function startWorker(options: WorkerOptions = {}): Promise<TestWorker> {
@@ -83,15 +90,18 @@ export async function startWorker(options: WorkerOptions = {}): Promise<TestWork
       ...(options.batching ? { BATCHING: options.batching } : {}),
     },
     ...(options.inspectorPort ? { inspectorPort: options.inspectorPort } : {}),
+    ...(options.directSocket ? { unsafeDirectSockets: [{ host: "127.0.0.1", port: 0 }] } : {}),
     ...(options.rateLimit ? { ratelimits: { RATE_LIMITER: { simple: options.rateLimit } } } : {}),
     handleRuntimeStdio: captureStdout(options.onLog ?? (() => undefined)),
   });
   const url = await mf.ready;
+  const directUrl = options.directSocket ? await mf.unsafeGetDirectURL() : undefined;
   const r2 = await mf.getR2Bucket("MODELS");
   const bucket = r2Target(r2 as never, "test R2", async () => undefined);
   const fetchPath = (path: string, init?: RequestInit) => fetchOnce(new URL(path, url), init);
   return {
     url,
+    directUrl,
     fetch: fetchPath,
     post: (path, body) =>
       fetchPath(path, {

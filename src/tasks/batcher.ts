@@ -141,6 +141,8 @@ export class DecodeBatcher {
   private tokens = 0;
   private busyMs = 0;
   private reservedBytes = 0;
+  /** The previous step prefilled newcomers instead of decoding rows that were waiting. */
+  private skippedDecode = false;
   private readonly bytesPerPosition: number;
 
   constructor(
@@ -194,14 +196,23 @@ export class DecodeBatcher {
     return this.shared.run(() => this.runStep(), keepAlive);
   }
 
-  /** Newcomers prefilled, then one token for every active row; a failure fails every generation in it. */
+  /**
+   * Newcomers prefilled, or one token for every active row; a failure fails every generation in it.
+   * A step that prefilled ends there, so a newcomer's first token (picked from its prompt) reaches
+   * its client without waiting for a decode of the whole batch; the rows already decoding skip at
+   * most that one step, and decode in the next one whatever arrives meanwhile.
+   */
   private async runStep(): Promise<void> {
     const started = performance.now();
     try {
       this.compact();
-      for (const member of this.admissible()) await this.prefill(member);
+      const waiting = this.rows.length;
+      const admitted = this.admissible();
+      for (const member of admitted) await this.prefill(member);
       this.compact();
-      if (this.rows.length > 0) await this.decode();
+      const decodeNow = admitted.length === 0 || this.skippedDecode;
+      this.skippedDecode = !decodeNow && waiting > 0;
+      if (decodeNow && this.rows.length > 0) await this.decode();
       this.compact();
     } catch (error) {
       for (const member of new Set([...this.rows.map((row) => row.member), ...this.queue]))

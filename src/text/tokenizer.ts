@@ -8,6 +8,18 @@ export interface TokenizerFiles {
   tokenizerConfig: Record<string, unknown>;
 }
 
+interface DecoderConfig {
+  type?: string;
+  decoders?: DecoderConfig[];
+}
+
+const TOKEN_LOCAL_DECODERS = new Set(["ByteLevel", "Metaspace", "ByteFallback", "Fuse", "Strip", "Replace"]);
+
+function tokenLocal(decoder: DecoderConfig): boolean {
+  if (decoder.type === "Sequence") return (decoder.decoders ?? []).every(tokenLocal);
+  return TOKEN_LOCAL_DECODERS.has(decoder.type ?? "");
+}
+
 /** A Hugging Face tokenizer (tokenizer.json + tokenizer_config.json), with the few things tasks need. */
 export class TextTokenizer {
   private readonly tokenizer: Tokenizer;
@@ -19,16 +31,33 @@ export class TextTokenizer {
    * turn a whole unknown word into one token, so only the words bound their count.
    */
   private readonly longestToken: number | undefined;
+  /**
+   * Whether decoding a list equals decoding its parts and joining them, as long as each part
+   * starts a token after a whole character and carries the token before it: true of decoders that
+   * work token by token (byte-level, Metaspace, byte fallback). WordPiece's joins, an end-of-word
+   * suffix and `clean_up_tokenization_spaces` (which the library applies unless told otherwise)
+   * rewrite text across several tokens, so a streamed decode of those decodes the whole list.
+   */
+  readonly decodesLocally: boolean;
 
   constructor(files: TokenizerFiles) {
     this.tokenizer = new Tokenizer(files.tokenizerJson as object, files.tokenizerConfig);
     this.config = files.tokenizerConfig;
     const vocabulary = this.tokenizer.get_vocab(true);
     this.vocabSize = vocabulary.size;
-    const model = (files.tokenizerJson as { model?: { type?: string; fuse_unk?: boolean } }).model;
+    const json = files.tokenizerJson as {
+      model?: { type?: string; fuse_unk?: boolean; end_of_word_suffix?: string | null };
+      decoder?: DecoderConfig | null;
+    };
+    const model = json.model;
     let longest = 1;
     for (const token of vocabulary.keys()) longest = Math.max(longest, token.length);
     this.longestToken = model?.type === "BPE" && model.fuse_unk !== true ? longest : undefined;
+    this.decodesLocally =
+      files.tokenizerConfig.clean_up_tokenization_spaces === false &&
+      !model?.end_of_word_suffix &&
+      !!json.decoder &&
+      tokenLocal(json.decoder);
   }
 
   /**

@@ -28,5 +28,8 @@ export function byteTokenizer(): TextTokenizer {
     decoder: { type: "ByteLevel", add_prefix_space: false, trim_offsets: true, use_regex: true },
     model: { type: "BPE", vocab: { ...vocab, "<|eos|>": 256 }, merges: [], byte_fallback: false },
   };
-  return new TextTokenizer({ tokenizerJson, tokenizerConfig: { eos_token: "<|eos|>" } });
+  return new TextTokenizer({
+    tokenizerJson,
+    tokenizerConfig: { eos_token: "<|eos|>", clean_up_tokenization_spaces: false },
+  });
 }
