@@ -191,7 +191,8 @@ async function probe(runner: string, folder: string, file: string, prompt: numbe
   const before = runtime.wasmMemoryBytes();
   const watch = watchLoadMemory(() => runtime.wasmMemoryBytes());
   const started = performance.now();
-  const bytes = new Uint8Array(await readFile(join(folder, file)));
+  const read = await readFile(join(folder, file));
+  const bytes = new Uint8Array(read.buffer, read.byteOffset, read.byteLength);
   watch.sample();
   const created = await createSession(runtime, bytes, runner === "web-ort" ? "ort" : "onnx");
   const loadMs = performance.now() - started;
@@ -220,10 +221,15 @@ function jsBytes(): number {
 }
 
 /**
- * Peak JS + wasm memory from now until stop(). ORT's memory grows from inside synchronous wasm calls,
- * when no timer can run, so Memory.prototype.grow is wrapped to sample right after each growth too.
+ * Peak JS + wasm memory from now until stop(), over a baseline taken after a full garbage collection.
+ * ORT's memory grows from inside synchronous wasm calls, when no timer can run, so
+ * Memory.prototype.grow is wrapped to sample right after each growth too.
  */
 function watchLoadMemory(wasmBytes: () => number) {
+  // garbage left by what came before (the push, the runtime's start) would be freed during the load
+  // and hide as much of it
+  if (!gc) throw new Error("run the probe with --expose-gc");
+  gc();
   const base = jsBytes();
   let peak = { peakLoadBytes: 0, peakLoadJsBytes: 0 };
   const sample = () => {

@@ -60,6 +60,8 @@ const probeScript = fileURLToPath(new URL("./scale-probe.ts", import.meta.url));
 
 async function probe(model: LadderModel, runner: Runner): Promise<ProbeResult> {
   const args = [
+    // the probe collects garbage before it takes its memory baseline
+    "--expose-gc",
     "--import",
     "tsx",
     probeScript,
@@ -409,7 +411,7 @@ export async function benchScale(): Promise<string> {
     "",
     `Prefill ${PROMPT} tokens, then ${STEPS} greedy decode steps with the KV cache, batch 1; each runner in a fresh process, ${ROUNDS} rounds taken in turn; this run took ${minutes.toFixed(0)} minutes (models already built). int8 files are \`models:quantize\`'s (per-row activations, MatMulIntegerToFloat); onnxruntime-web loads the ORT-format copy in place, as the worker does. The MatMulNBits file is onnxruntime's MatMulNBitsQuantizer at bits=8 (block 128, symmetric; the embedding stays float: the tool quantizes Gather to 4 bits only); transformers.js's own q8 is what its conversion script (scripts/quantize.py, q8) makes: onnxruntime's dynamic quantization, int8 weights per tensor, uint8 activations (bench/scale/make_variants.py). Decode tokens/s come from the median (p50) and 10th-percentile (p10) decode step of the faster round: on a shared machine a preempted step only adds time, so p10 shows a runner's own cost more steadily. Ratios are int8 onnxruntime-web's decode tokens/s over the other runner's (above 1.00x, ours is faster).`,
     "",
-    `Memory. "wasm" is ORT's wasm memory (none for native). "Peak JS + wasm while loading" is the largest (V8 heap used + ArrayBuffers, less their value just before the load) + ORT's wasm memory, read from \`process.memoryUsage()\` every millisecond the event loop is free and right after each growth of ORT's memory (\`WebAssembly.Memory.prototype.grow\` wrapped: the growth happens inside synchronous wasm calls); the bare runner reads the ORT file from disk, the engine reads it from an in-memory store as the worker reads it from R2 (a fresh copy per read). "fits" = load growth within the ${DEFAULT_BUDGET_MB} MB model budget and wasm memory after decode within ${WASM_LIMIT_MB} MB (128 MB less a 16 MB JS heap).`,
+    `Memory. "wasm" is ORT's wasm memory (none for native). "Peak JS + wasm while loading" is the largest (V8 heap used + ArrayBuffers, less their value just before the load, after a full garbage collection) + ORT's wasm memory, read from \`process.memoryUsage()\` every millisecond the event loop is free and right after each growth of ORT's memory (\`WebAssembly.Memory.prototype.grow\` wrapped: the growth happens inside synchronous wasm calls); the bare runner reads the ORT file from disk, the engine reads it from an in-memory store as the worker reads it from R2 (a fresh copy per read). "fits" = load growth within the ${DEFAULT_BUDGET_MB} MB model budget and wasm memory after decode within ${WASM_LIMIT_MB} MB (128 MB less a 16 MB JS heap).`,
     "",
     table(
       [
