@@ -1,5 +1,6 @@
 import { readFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import type { InferenceSession, Tensor } from "onnxruntime-web/wasm";
 import { loadTransformers, wasmOptions } from "../cli/lib/transformers.js";
 import { MemoryStore } from "../host/memory-store.js";
@@ -67,7 +68,7 @@ export function promptIds(length: number, vocab: number): number[] {
 }
 
 /** The bare loop: prompt, then one token per step on the KV cache, argmax, nothing else. */
-async function decodeOnce(run: Run, tensor: MakeTensor, config: Config, prompt: number[], steps: number) {
+function decoder(run: Run, tensor: MakeTensor, config: Config, prompt: number[]) {
   const names = Array.from({ length: config.num_hidden_layers }, (_, i) => [`${i}.key`, `${i}.value`]).flat();
   let past: Record<string, unknown> = Object.fromEntries(
     names.map((name) => [
@@ -77,8 +78,7 @@ async function decodeOnce(run: Run, tensor: MakeTensor, config: Config, prompt: 
   );
   let tokens = prompt;
   let length = 0;
-  const times = [performance.now()];
-  for (let step = 0; step <= steps; step++) {
+  return async () => {
     const total = length + tokens.length;
     const outputs = await run({
       ...past,
@@ -99,10 +99,62 @@ async function decodeOnce(run: Run, tensor: MakeTensor, config: Config, prompt: 
     past = Object.fromEntries(names.map((name) => [`past_key_values.${name}`, outputs[`present.${name}`]]));
     length = total;
     tokens = [best];
+  };
+}
+
+async function decodeOnce(run: Run, tensor: MakeTensor, config: Config, prompt: number[], steps: number) {
+  const step = decoder(run, tensor, config, prompt);
+  const times = [performance.now()];
+  for (let i = 0; i <= steps; i++) {
+    await step();
     times.push(performance.now());
   }
   return speedFrom(times);
 }
+
+/**
+ * Several files of one model in one onnxruntime-web runtime, decoded step by step in turn (one step
+ * of each, then the next), so a burst of load on the shared machine hits every file alike: the
+ * steadiest ratio between them. Two passes; the second is timed.
+ */
+async function interleaved(folder: string, files: string[], prompt: number, steps: number) {
+  const config = JSON.parse(await readFile(join(folder, "config.json"), "utf8")) as Config;
+  const ids = promptIds(prompt, config.vocab_size);
+  const runtime = await startOrtInNode();
+  const { ort } = runtime;
+  const tensor: MakeTensor = (type, data, dims) => new ort.Tensor(type, data, dims);
+  const sessions: InferenceSession[] = [];
+  const loadGrowthBytes: number[] = [];
+  for (const file of files) {
+    const before = runtime.wasmMemoryBytes();
+    const bytes = new Uint8Array(await readFile(join(folder, file)));
+    sessions.push((await createSession(runtime, bytes, file.endsWith(".ort") ? "ort" : "onnx")).session);
+    loadGrowthBytes.push(runtime.wasmMemoryBytes() - before);
+  }
+  let times: number[][] = [];
+  for (let pass = 0; pass < 2; pass++) {
+    const steppers = sessions.map((session) =>
+      decoder((feeds) => session.run(feeds as never), tensor, config, ids),
+    );
+    times = sessions.map(() => [performance.now()]);
+    for (let i = 0; i <= steps; i++) {
+      for (const [index, step] of steppers.entries()) {
+        const started = performance.now();
+        await step();
+        const own = times[index] ?? [];
+        // each file's clock counts only its own steps
+        own.push((own.at(-1) ?? 0) + performance.now() - started);
+      }
+    }
+  }
+  return files.map((file, index) => ({
+    file,
+    loadGrowthBytes: loadGrowthBytes[index] ?? Number.NaN,
+    ...speedFrom(times[index] ?? []),
+  }));
+}
+
+export type InterleavedResult = Awaited<ReturnType<typeof interleaved>>;
 
 /** Prefill time and decode speed from the times at the start and after each step (prefill first). */
 function speedFrom(times: number[]) {
@@ -189,7 +241,7 @@ async function probe(runner: string, folder: string, file: string, prompt: numbe
   if (runner === "engine") return engine(folder, file, steps);
   const runtime = await startOrtInNode();
   const before = runtime.wasmMemoryBytes();
-  const watch = watchLoadMemory(() => runtime.wasmMemoryBytes());
+  const watch = await watchLoadMemory(() => runtime.wasmMemoryBytes());
   const started = performance.now();
   const read = await readFile(join(folder, file));
   const bytes = new Uint8Array(read.buffer, read.byteOffset, read.byteLength);
@@ -225,12 +277,19 @@ function jsBytes(): number {
  * ORT's memory grows from inside synchronous wasm calls, when no timer can run, so
  * Memory.prototype.grow is wrapped to sample right after each growth too.
  */
-function watchLoadMemory(wasmBytes: () => number) {
-  // garbage left by what came before (the push, the runtime's start) would be freed during the load
-  // and hide as much of it
+async function watchLoadMemory(wasmBytes: () => number) {
+  // Garbage left by what came before (the push, the runtime's start) would be freed during the load
+  // and hide as much of it. V8 frees ArrayBuffers' memory on a background thread after a collection,
+  // so the baseline waits until a collection no longer changes it.
   if (!gc) throw new Error("run the probe with --expose-gc");
-  gc();
-  const base = jsBytes();
+  let base = Number.POSITIVE_INFINITY;
+  for (let settled = false; !settled; ) {
+    gc();
+    await sleep(20);
+    const now = jsBytes();
+    settled = Math.abs(now - base) < 1024 * 1024;
+    base = now;
+  }
   let peak = { peakLoadBytes: 0, peakLoadJsBytes: 0 };
   const sample = () => {
     const js = jsBytes() - base;
@@ -274,7 +333,7 @@ async function engine(folder: string, dtype: string, steps: number) {
     budgetBytes: 1024 * 1024 * 1024,
   });
   const manifest = await registry.manifest("ladder");
-  const watch = watchLoadMemory(() => runtime?.wasmMemoryBytes() ?? 0);
+  const watch = await watchLoadMemory(() => runtime?.wasmMemoryBytes() ?? 0);
   const started = performance.now();
   const lease = await openGenerator(registry, manifest, dtype);
   const loadMs = performance.now() - started;
@@ -336,6 +395,9 @@ function watchWasmMemory(): () => number {
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   const [runner = "", folder = "", file = "", prompt = "64", steps = "32"] = process.argv.slice(2);
-  const result: ProbeResult = await probe(runner, folder, file, Number(prompt), Number(steps));
+  const result: ProbeResult | InterleavedResult =
+    runner === "interleaved"
+      ? await interleaved(folder, file.split(","), Number(prompt), Number(steps))
+      : await probe(runner, folder, file, Number(prompt), Number(steps));
   process.stdout.write(`${JSON.stringify(result)}\n`);
 }

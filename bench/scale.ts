@@ -6,7 +6,7 @@ import { promisify } from "node:util";
 import { startWorker, type TestWorker } from "../host/worker.js";
 import { chatModel, LADDER, type LadderModel, ladderModel, NBITS_FILE } from "./scale-models.js";
 import { lineChartsSvg, svgToPng } from "./scale-plot.js";
-import { PROMPT_TEXT, type ProbeResult } from "./scale-probe.js";
+import { type InterleavedResult, PROMPT_TEXT, type ProbeResult } from "./scale-probe.js";
 import { mb, ms, ratio, table } from "./stats.js";
 
 /**
@@ -52,28 +52,50 @@ const RUNNERS: Runner[] = [
     file: "q8",
     folder: (model) => model.transformersFolder,
   },
-  { name: "MatMulNBits 8-bit onnxruntime-web", kind: "web-onnx", file: NBITS_FILE, folder: all },
   { name: "fp32 onnxruntime-web", kind: "web-onnx", file: "onnx/model.onnx", folder: all },
 ];
 
 const probeScript = fileURLToPath(new URL("./scale-probe.ts", import.meta.url));
 
-async function probe(model: LadderModel, runner: Runner): Promise<ProbeResult> {
+async function runProbe(kind: string, folder: string, file: string): Promise<unknown> {
   const args = [
     // the probe collects garbage before it takes its memory baseline
     "--expose-gc",
     "--import",
     "tsx",
     probeScript,
-    runner.kind,
-    runner.folder(model),
-    runner.file,
+    kind,
+    folder,
+    file,
     String(PROMPT),
     String(STEPS),
   ];
   const { stdout } = await promisify(execFile)(process.execPath, args, { maxBuffer: 1 << 24 });
   // NaN travels as null in JSON
-  return JSON.parse(stdout, (_, value) => (value === null ? Number.NaN : value)) as ProbeResult;
+  return JSON.parse(stdout, (_, value) => (value === null ? Number.NaN : value));
+}
+
+async function probe(model: LadderModel, runner: Runner): Promise<ProbeResult> {
+  return (await runProbe(runner.kind, runner.folder(model), runner.file)) as ProbeResult;
+}
+
+/** Our int8 file, the MatMulNBits one and fp32, stepped in turn in one process (see scale-probe.ts). */
+const INTERLEAVED = ["onnx/model_quantized.ort", NBITS_FILE, "onnx/model.onnx"] as const;
+
+type Interleaved = InterleavedResult[number];
+
+async function probeInterleaved(model: LadderModel): Promise<InterleavedResult> {
+  return (await runProbe("interleaved", model.folder, INTERLEAVED.join(","))) as InterleavedResult;
+}
+
+function bestInterleaved(a: Interleaved | undefined, b: Interleaved): Interleaved {
+  if (!a) return b;
+  return {
+    ...a,
+    decodeTokensPerSecond: Math.max(a.decodeTokensPerSecond, b.decodeTokensPerSecond),
+    decodeTokensPerSecondP10: Math.max(a.decodeTokensPerSecondP10, b.decodeTokensPerSecondP10),
+    decodeTokensPerSecondMean: Math.max(a.decodeTokensPerSecondMean, b.decodeTokensPerSecondMean),
+  };
 }
 
 function best(a: ProbeResult | undefined, b: ProbeResult): ProbeResult {
@@ -100,6 +122,8 @@ interface Rung {
   nbitsBytes: number;
   transformersQ8Bytes: number;
   results: Map<string, ProbeResult>;
+  /** By file name (INTERLEAVED). */
+  interleaved: Map<string, Interleaved>;
 }
 
 /** Inside the accounting: the measured load within the model budget, and ORT's peak within 112 MB. */
@@ -234,6 +258,7 @@ export async function benchScale(): Promise<string> {
       nbitsBytes: await size(join(model.folder, NBITS_FILE)),
       transformersQ8Bytes: await size(join(model.transformersFolder, "onnx", "model_quantized.onnx")),
       results: new Map(),
+      interleaved: new Map(),
     });
   }
   for (let round = 1; round <= ROUNDS; round++) {
@@ -242,12 +267,38 @@ export async function benchScale(): Promise<string> {
         process.stderr.write(`scale: round ${round}, ${rung.model.label}, ${runner.name}\n`);
         rung.results.set(runner.name, best(rung.results.get(runner.name), await probe(rung.model, runner)));
       }
+      process.stderr.write(
+        `scale: round ${round}, ${rung.model.label}, interleaved int8 / MatMulNBits / fp32\n`,
+      );
+      for (const result of await probeInterleaved(rung.model)) {
+        rung.interleaved.set(result.file, bestInterleaved(rung.interleaved.get(result.file), result));
+      }
     }
   }
 
-  const [web, engine, native, transformers, transformersOwn, nbits, fp32] = RUNNERS.map(
-    (runner) => runner.name,
-  ) as [string, string, string, string, string, string, string];
+  const [web, engine, native, transformers, transformersOwn, fp32] = RUNNERS.map((runner) => runner.name) as [
+    string,
+    string,
+    string,
+    string,
+    string,
+    string,
+  ];
+  const [ourFile, nbitsFile, fp32File] = INTERLEAVED;
+  const missingInterleaved: Interleaved = {
+    file: "",
+    loadGrowthBytes: Number.NaN,
+    prefillMs: Number.NaN,
+    decodeTokensPerSecond: Number.NaN,
+    decodeTokensPerSecondP10: Number.NaN,
+    decodeTokensPerSecondMean: Number.NaN,
+  };
+  const turn = (rung: Rung, file: string) => rung.interleaved.get(file) ?? missingInterleaved;
+  const versusInTurn = (rung: Rung, file: string) => {
+    const ours = turn(rung, ourFile);
+    const other = turn(rung, file);
+    return `${ratio(ours.decodeTokensPerSecond, other.decodeTokensPerSecond)} / ${ratio(ours.decodeTokensPerSecondP10, other.decodeTokensPerSecondP10)}`;
+  };
   const missing: ProbeResult = {
     loadMs: Number.NaN,
     wasmAfterLoadBytes: Number.NaN,
@@ -265,7 +316,7 @@ export async function benchScale(): Promise<string> {
   const at = (rung: Rung, name: string) => rung.results.get(name) ?? missing;
   const wasmPeak = (result: ProbeResult) => result.wasmAfterLoadBytes + result.decodeGrowthBytes;
   const peak = (result: ProbeResult) => `${mb(result.peakLoadBytes)} (${mb(result.peakLoadJsBytes)} JS)`;
-  const speed = (result: ProbeResult) =>
+  const speed = (result: Pick<ProbeResult, "decodeTokensPerSecond" | "decodeTokensPerSecondP10">) =>
     `${result.decodeTokensPerSecond.toFixed(1)} / ${result.decodeTokensPerSecondP10.toFixed(1)}`;
 
   const memoryRows = rungs.map((rung) => {
@@ -296,7 +347,8 @@ export async function benchScale(): Promise<string> {
       speed(w),
       `${((w.decodeTokensPerSecond * rung.int8Bytes) / 1e9).toFixed(2)}`,
       versus(fp32),
-      versus(nbits),
+      versusInTurn(rung, fp32File),
+      versusInTurn(rung, nbitsFile),
       versus(native),
       versus(transformers),
       versus(transformersOwn),
@@ -305,6 +357,7 @@ export async function benchScale(): Promise<string> {
   const runnerRows = rungs.map((rung) => [
     rung.model.label,
     ...RUNNERS.map((runner) => speed(at(rung, runner.name))),
+    ...INTERLEAVED.map((file) => speed(turn(rung, file))),
   ]);
   const fileRows = rungs.map((rung) => [
     rung.model.label,
@@ -312,7 +365,7 @@ export async function benchScale(): Promise<string> {
     mb(rung.nbitsBytes),
     mb(rung.transformersQ8Bytes),
     mb(rung.fp32Bytes),
-    mb(wasmPeak(at(rung, nbits))),
+    mb(turn(rung, nbitsFile).loadGrowthBytes),
     mb(wasmPeak(at(rung, transformers))),
     mb(wasmPeak(at(rung, transformersOwn))),
     mb(wasmPeak(at(rung, fp32))),
@@ -360,16 +413,24 @@ export async function benchScale(): Promise<string> {
         ["#17becf", engine],
         ["#2ca02c", native],
         ["#ff7f0e", transformersOwn],
-        ["#d62728", nbits],
         ["#7f7f7f", fp32],
-      ].map(([color, name]) => ({
-        name: name as string,
-        color: color as string,
-        points: rungs.map((rung): [number, number] => [
-          x(rung),
-          at(rung, name as string).decodeTokensPerSecondP10,
-        ]),
-      })),
+      ]
+        .map(([color, name]) => ({
+          name: name as string,
+          color: color as string,
+          points: rungs.map((rung): [number, number] => [
+            x(rung),
+            at(rung, name as string).decodeTokensPerSecondP10,
+          ]),
+        }))
+        .concat({
+          name: "MatMulNBits 8-bit web (in turn)",
+          color: "#d62728",
+          points: rungs.map((rung): [number, number] => [
+            x(rung),
+            turn(rung, nbitsFile).decodeTokensPerSecondP10,
+          ]),
+        }),
     },
     {
       title: "Memory: ORT wasm after decode; peak JS + wasm while loading",
@@ -409,7 +470,7 @@ export async function benchScale(): Promise<string> {
   return [
     "### Scale ladder: Llama-shaped int8 models (random weights) and the bundled chat model",
     "",
-    `Prefill ${PROMPT} tokens, then ${STEPS} greedy decode steps with the KV cache, batch 1; each runner in a fresh process, ${ROUNDS} rounds taken in turn; this run took ${minutes.toFixed(0)} minutes (models already built). int8 files are \`models:quantize\`'s (per-row activations, MatMulIntegerToFloat); onnxruntime-web loads the ORT-format copy in place, as the worker does. The MatMulNBits file is onnxruntime's MatMulNBitsQuantizer at bits=8 (block 128, symmetric; the embedding stays float: the tool quantizes Gather to 4 bits only); transformers.js's own q8 is what its conversion script (scripts/quantize.py, q8) makes: onnxruntime's dynamic quantization, int8 weights per tensor, uint8 activations (bench/scale/make_variants.py). Decode tokens/s come from the median (p50) and 10th-percentile (p10) decode step of the faster round: on a shared machine a preempted step only adds time, so p10 shows a runner's own cost more steadily. Ratios are int8 onnxruntime-web's decode tokens/s over the other runner's (above 1.00x, ours is faster).`,
+    `Prefill ${PROMPT} tokens, then ${STEPS} greedy decode steps with the KV cache, batch 1; each runner in a fresh process, ${ROUNDS} rounds taken in turn; this run took ${minutes.toFixed(0)} minutes (models already built). int8 files are \`models:quantize\`'s (per-row activations, MatMulIntegerToFloat); onnxruntime-web loads the ORT-format copy in place, as the worker does. The MatMulNBits file is onnxruntime's MatMulNBitsQuantizer at bits=8 (block 128, symmetric; the embedding stays float: the tool quantizes Gather to 4 bits only); transformers.js's own q8 is what its conversion script (scripts/quantize.py, q8) makes: onnxruntime's dynamic quantization, int8 weights per tensor, uint8 activations (bench/scale/make_variants.py). Decode tokens/s come from the median (p50) and 10th-percentile (p10) decode step of the faster round: on a shared machine a preempted step only adds time, so p10 shows a runner's own cost more steadily. Ratios are int8 onnxruntime-web's decode tokens/s over the other runner's (above 1.00x, ours is faster). "In turn": our int8 file (ORT copy), the MatMulNBits file and fp32 loaded in one process and decoded one step of each in turn, so load on the machine falls on all three alike; the other runners are separate processes minutes apart.`,
     "",
     `Memory. "wasm" is ORT's wasm memory (none for native). "Peak JS + wasm while loading" is the largest (V8 heap used + ArrayBuffers, less their value just before the load, after a full garbage collection) + ORT's wasm memory, read from \`process.memoryUsage()\` every millisecond the event loop is free and right after each growth of ORT's memory (\`WebAssembly.Memory.prototype.grow\` wrapped: the growth happens inside synchronous wasm calls); the bare runner reads the ORT file from disk, the engine reads it from an in-memory store as the worker reads it from R2 (a fresh copy per read). "fits" = load growth within the ${DEFAULT_BUDGET_MB} MB model budget and wasm memory after decode within ${WASM_LIMIT_MB} MB (128 MB less a 16 MB JS heap).`,
     "",
@@ -437,7 +498,8 @@ export async function benchScale(): Promise<string> {
         "decode tok/s p50 / p10",
         "weight GB/s",
         "vs fp32 web p50 / p10",
-        "vs MatMulNBits 8-bit p50 / p10",
+        "vs fp32 web, in turn p50 / p10",
+        "vs MatMulNBits 8-bit, in turn p50 / p10",
         "vs native p50 / p10",
         "vs transformers.js (our file) p50 / p10",
         "vs transformers.js own q8 p50 / p10",
@@ -447,7 +509,16 @@ export async function benchScale(): Promise<string> {
     "",
     "Decode tokens/s by runner (p50 / p10 step):",
     "",
-    table(["model", ...RUNNERS.map((runner) => runner.name)], runnerRows),
+    table(
+      [
+        "model",
+        ...RUNNERS.map((runner) => runner.name),
+        "in turn: int8",
+        "in turn: MatMulNBits 8-bit",
+        "in turn: fp32",
+      ],
+      runnerRows,
+    ),
     "",
     "The other files of the same weights, and what they cost in wasm memory after decode (MB):",
     "",
@@ -458,7 +529,7 @@ export async function benchScale(): Promise<string> {
         "MatMulNBits 8-bit MB",
         "transformers.js q8 MB",
         "fp32 MB",
-        "MatMulNBits web wasm",
+        "MatMulNBits wasm growth on load",
         "transformers.js (our file) wasm",
         "transformers.js own q8 wasm",
         "fp32 web wasm",
