@@ -35,6 +35,7 @@ export const LADDER: LadderSize[] = [
 const ROOT = join(import.meta.dirname, "..");
 const CACHE = join(ROOT, ".tmp", "scale");
 const GENERATOR = join(import.meta.dirname, "scale", "make_llama.py");
+const VARIANTS = join(import.meta.dirname, "scale", "make_variants.py");
 const RECIPE = join(MODELS_DIR, "recipes", "shop-assistant");
 const QUANTIZER = join(ROOT, "cli", "lib", "quantize");
 const TOKENIZER_FILES = ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"];
@@ -46,8 +47,13 @@ export interface LadderModel {
   folder: string;
   /** The same folder with only the int8 file, as a user would push it to serve it. */
   serveFolder: string;
+  /** A folder with transformers.js's own q8 file of the same weights as its model_quantized.onnx. */
+  transformersFolder: string;
   parameters: number;
 }
+
+/** The 8-bit MatMulNBits file of a rung, beside its fp32 and int8 files (bench/scale/make_variants.py). */
+export const NBITS_FILE = "onnx/model_nbits8.onnx";
 
 function hfConfig(size: LadderSize, vocab: number) {
   return {
@@ -127,8 +133,14 @@ export async function ladderModel(size: LadderSize): Promise<LadderModel> {
   const name = `llama-${size.label.replace(/\W+/g, "").toLowerCase()}-${await sourcesHash(config)}`;
   const folder = join(CACHE, name);
   const serveFolder = join(CACHE, `${name}-int8`);
-  const model = { label: size.label, folder, serveFolder, parameters: parameterCount(size, vocab) };
-  if (await exists(join(folder, "ready"))) return model;
+  const model = {
+    label: size.label,
+    folder,
+    serveFolder,
+    transformersFolder: `${folder}-tjs`,
+    parameters: parameterCount(size, vocab),
+  };
+  if (await exists(join(folder, "ready"))) return withVariants(model);
 
   await rm(folder, { recursive: true, force: true });
   await rm(serveFolder, { recursive: true, force: true });
@@ -152,6 +164,34 @@ export async function ladderModel(size: LadderSize): Promise<LadderModel> {
     join(serveFolder, "onnx", "model_quantized.onnx"),
   );
   await writeFile(join(folder, "ready"), "");
+  return withVariants(model);
+}
+
+/**
+ * The files onnxruntime's Python tools make of the rung's fp32 weights: 8-bit MatMulNBits and
+ * transformers.js's q8. Cached apart from the rung (a stamp named after the script's hash), so
+ * changing the script does not export the fp32 models again.
+ */
+async function withVariants(model: LadderModel): Promise<LadderModel> {
+  const stamp = join(
+    model.folder,
+    `variants-${createHash("sha256")
+      .update(await readFile(VARIANTS))
+      .digest("hex")
+      .slice(0, 12)}`,
+  );
+  if (await exists(stamp)) return model;
+  const fp32 = join(model.folder, "onnx", "model.onnx");
+  const python = (args: string[]) =>
+    promisify(execFile)(process.env.PYTHON ?? "python3", [VARIANTS, ...args], { maxBuffer: 1 << 24 });
+  process.stderr.write(`scale: MatMulNBits and transformers.js q8 files of ${model.label}\n`);
+  await python(["nbits8", fp32, join(model.folder, NBITS_FILE)]);
+  await rm(model.transformersFolder, { recursive: true, force: true });
+  await mkdir(join(model.transformersFolder, "onnx"), { recursive: true });
+  for (const name of ["config.json", "generation_config.json", ...TOKENIZER_FILES])
+    await copyFile(join(model.folder, name), join(model.transformersFolder, name));
+  await python(["tjs-q8", fp32, join(model.transformersFolder, "onnx", "model_quantized.onnx")]);
+  await writeFile(stamp, "");
   return model;
 }
 
@@ -178,8 +218,14 @@ export async function chatModel(): Promise<LadderModel> {
     headDim: config.head_dim ?? 0,
   };
   const parameters = parameterCount(size, config.vocab_size ?? 0);
-  const model = { label: "shop-assistant", folder, serveFolder: source, parameters };
-  if (await exists(join(folder, "ready"))) return model;
+  const model = {
+    label: "shop-assistant",
+    folder,
+    serveFolder: source,
+    transformersFolder: `${folder}-tjs`,
+    parameters,
+  };
+  if (await exists(join(folder, "ready"))) return withVariants(model);
   await rm(folder, { recursive: true, force: true });
   await mkdir(join(folder, "onnx"), { recursive: true });
   for (const name of ["config.json", "generation_config.json", ...TOKENIZER_FILES]) {
@@ -193,5 +239,5 @@ export async function chatModel(): Promise<LadderModel> {
     join(folder, "onnx", "model_quantized.ort"),
   );
   await writeFile(join(folder, "ready"), "");
-  return model;
+  return withVariants(model);
 }

@@ -1,6 +1,10 @@
+import { createRequire } from "node:module";
+import { dirname, join } from "node:path";
+import { Resvg } from "@resvg/resvg-js";
+
 /**
- * A two-panel SVG line chart (no dependencies, no network): decode tokens/s against model size, and
- * wasm memory against model size with the isolate's limit drawn in. Written by bench/scale.ts.
+ * A two-panel SVG line chart: decode tokens/s against model size, and memory against model size with
+ * the isolate's limit drawn in, and its PNG (resvg). Written by bench/scale.ts, without network.
  */
 export interface Series {
   name: string;
@@ -23,7 +27,7 @@ export interface Panel {
 }
 
 const WIDTH = 460;
-const HEIGHT = 320;
+const HEIGHT = 400;
 const MARGIN = { left: 62, right: 16, top: 34, bottom: 46 };
 
 function niceMax(value: number): number {
@@ -91,7 +95,7 @@ function panel(spec: Panel, offsetX: number): string {
       out.push(`<circle cx="${sx(x).toFixed(1)}" cy="${sy(y).toFixed(1)}" r="3" fill="${series.color}"/>`);
     }
     const legendY = MARGIN.top + 8 + index * 15;
-    const legendX = spec.legend === "right" ? sx(xMax) - 210 : sx(0) + 10;
+    const legendX = spec.legend === "right" ? sx(xMax) - 240 : sx(0) + 10;
     out.push(
       `<line x1="${legendX}" y1="${legendY}" x2="${legendX + 18}" y2="${legendY}" stroke="${series.color}" stroke-width="2"/>`,
       `<text x="${legendX + 22}" y="${legendY + 4}">${escapeXml(series.name)}</text>`,
@@ -110,4 +114,23 @@ export function lineChartsSvg(panels: Panel[]): string {
     "</svg>",
     "",
   ].join("\n");
+}
+
+/**
+ * The PNG of an SVG chart. The font comes from an npm package, not the system, so the image is the
+ * same on every machine that runs `npm ci` (resvg draws no text without a font).
+ */
+export function svgToPng(svg: string): Buffer {
+  const fonts = join(dirname(createRequire(import.meta.url).resolve("dejavu-fonts-ttf/package.json")), "ttf");
+  const resvg = new Resvg(svg, {
+    background: "white",
+    fitTo: { mode: "zoom", value: 2 },
+    font: {
+      loadSystemFonts: false,
+      fontFiles: [join(fonts, "DejaVuSans.ttf"), join(fonts, "DejaVuSans-Bold.ttf")],
+      defaultFontFamily: "DejaVu Sans",
+      sansSerifFamily: "DejaVu Sans",
+    },
+  });
+  return resvg.render().asPng();
 }
