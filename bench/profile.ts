@@ -3,7 +3,7 @@ import { createServer } from "node:net";
 import { MemoryStore } from "../host/memory-store.js";
 import { MODELS_DIR } from "../host/paths.js";
 import { startWorker } from "../host/worker.js";
-import { workerStream } from "./concurrency.js";
+import { workerStream } from "./concurrency-levels.js";
 import { copyModel } from "./setup.js";
 import { ms, percentile, table } from "./stats.js";
 
@@ -16,6 +16,7 @@ import { ms, percentile, table } from "./stats.js";
 const MODEL = "shop-assistant";
 const DTYPE = "int8";
 const REQUESTS = 8;
+const NEW_TOKENS = 32;
 
 interface ProfileNode {
   id: number;
@@ -87,7 +88,8 @@ export async function benchProfile(only?: string[]): Promise<string> {
   const worker = await startWorker({ budgetMb: 1024, inspectorPort: port });
   try {
     await copyModel(store, worker);
-    for (let i = 0; i < 3; i++) await workerStream(worker, "Where is my order A1234567?", eosIds);
+    for (let i = 0; i < 3; i++)
+      await workerStream(worker, `${MODEL}:${DTYPE}`, "Where is my order A1234567?", eosIds, NEW_TOKENS);
     const targets = (await (await fetch(`http://127.0.0.1:${port}/json`)).json()) as {
       title?: string;
       webSocketDebuggerUrl?: string;
@@ -100,7 +102,15 @@ export async function benchProfile(only?: string[]): Promise<string> {
     await session.send("Profiler.start");
     const streams = [];
     for (let i = 0; i < REQUESTS; i++) {
-      streams.push(await workerStream(worker, "Where is my order A1234567? It has been a week.", eosIds));
+      streams.push(
+        await workerStream(
+          worker,
+          `${MODEL}:${DTYPE}`,
+          "Where is my order A1234567? It has been a week.",
+          eosIds,
+          NEW_TOKENS,
+        ),
+      );
     }
     const { profile } = await session.send<{ profile: Profile }>("Profiler.stop");
     session.close();
