@@ -1,6 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { startWorker, storedManifest, type TestWorker } from "../host/worker.js";
+import { startOrtInNode } from "../src/runtime/ort-node.js";
 import { MEASURED_MARGIN } from "../src/tasks/run-memory.js";
 import { MAX_BATCH_ROWS } from "../src/tasks/text-generation.js";
 import {
@@ -17,8 +18,8 @@ import {
   ttft,
   workerStream,
 } from "./concurrency-levels.js";
-import { LADDER, ladderModel } from "./scale-models.js";
-import { mb, ms, ratio, table } from "./stats.js";
+import { LADDER, type LadderSize, ladderModel } from "./scale-models.js";
+import { mb, ms, percentile, ratio, table, timeInterleaved } from "./stats.js";
 
 /**
  * The ~60 MB rung of the scale ladder (bench/scale-models.ts) served by the worker in workerd with the
@@ -56,6 +57,57 @@ const SETUPS: Setup[] = [
     batching: "on",
   },
 ];
+
+/** Cached positions of the bare decode steps: about the middle of a stream's life here. */
+const STEP_PAST = 48;
+const STEP_ROUNDS = 10;
+
+/**
+ * One decode step of the int8 file in onnxruntime-web under Node, bare (no engine, no worker), at
+ * every level's rows over a cache of `STEP_PAST` positions, interleaved round by round: p10 ms per rows.
+ */
+async function bareSteps(folder: string, size: LadderSize): Promise<Map<number, number>> {
+  const { ort } = await startOrtInNode();
+  const bytes = new Uint8Array(await readFile(join(folder, "onnx", "model_quantized.onnx")));
+  const session = await ort.InferenceSession.create(bytes, { executionProviders: ["wasm"] });
+  const int64 = (values: number[], dims: number[]) =>
+    new ort.Tensor("int64", BigInt64Array.from(values.map(BigInt)), dims);
+  const feeds = (rows: number) => {
+    const cache = rows * size.kvHeads * STEP_PAST * size.headDim;
+    const past = Array.from({ length: size.layers }, (_, layer) =>
+      ["key", "value"].map((kind) => [
+        `past_key_values.${layer}.${kind}`,
+        new ort.Tensor("float32", new Float32Array(cache).fill(0.01), [
+          rows,
+          size.kvHeads,
+          STEP_PAST,
+          size.headDim,
+        ]),
+      ]),
+    ).flat();
+    return {
+      input_ids: int64(
+        Array.from({ length: rows }, (_, row) => 5 + row),
+        [rows, 1],
+      ),
+      attention_mask: int64(Array(rows * (STEP_PAST + 1)).fill(1), [rows, STEP_PAST + 1]),
+      position_ids: int64(Array(rows).fill(STEP_PAST), [rows, 1]),
+      ...Object.fromEntries(past),
+    };
+  };
+  const runners = Object.fromEntries(
+    LEVELS.map((rows) => {
+      const fed = feeds(rows);
+      return [String(rows), () => session.run(fed)];
+    }),
+  );
+  try {
+    const times = await timeInterleaved(STEP_ROUNDS, runners);
+    return new Map(LEVELS.map((rows) => [rows, percentile(times[String(rows)] ?? [], 10)]));
+  } finally {
+    await session.release();
+  }
+}
 
 export async function benchLadderConcurrency(): Promise<string> {
   const size = LADDER.find((rung) => rung.label === LABEL);
@@ -130,6 +182,8 @@ export async function benchLadderConcurrency(): Promise<string> {
       }),
     );
     const results = await runLevels(LABEL, runners);
+    process.stderr.write(`concurrency, ${LABEL}: bare decode steps\n`);
+    const steps = await bareSteps(model.folder, size);
 
     const longest = Math.max(...promptTokens) + NEW_TOKENS;
     // What the batcher reckons per row grown to `longest` (src/tasks/batcher.ts): the run the
@@ -165,6 +219,8 @@ export async function benchLadderConcurrency(): Promise<string> {
     const defaults = results[SETUPS[0]?.name ?? ""];
     const eight = defaults?.[LEVELS.indexOf(8)];
     const single = defaults?.[0];
+    const oneStep = steps.get(1) ?? Number.NaN;
+    const stepLine = `- Bare decode steps of the same file in onnxruntime-web under Node (p10 of ${STEP_ROUNDS} interleaved rounds, ${STEP_PAST} cached positions), rows: ms (decode tokens/s against one row): ${LEVELS.map((rows) => `${rows}: ${ms(steps.get(rows) ?? Number.NaN)} (${ratio(rows / (steps.get(rows) ?? Number.NaN), 1 / oneStep)})`).join(", ")}. The levels above also count each stream's prefill, run alone before it joins the batch.`;
     const wide = SETUPS[2] as Setup;
     const wideEight = seen.get(`${wide.name}/8`);
     const lines = [
@@ -175,6 +231,7 @@ export async function benchLadderConcurrency(): Promise<string> {
       wideEight
         ? `- Measured against that: with ${WIDE_RUN_MB} MB per run, ORT's wasm memory after the 8-stream level was ${mb(wideEight.wasmBytes)} MB, ${mb(wideEight.wasmBytes - loaded.wasmBytes)} MB above its size after the first request, where the measurement predicts ${mb(predicted(8))} MB for 8 rows and the engine charges ${mb(charged(8))} MB (wasm memory never shrinks, so this is the largest run so far, which is 8 rows at most until the 16-stream level).`
         : "",
+      stepLine,
     ];
     return [
       `### Concurrency: the ${LABEL} ladder model (${(model.parameters / 1e6).toFixed(1)} M parameters, int8), greedy, ${NEW_TOKENS} tokens per stream, through the worker`,
