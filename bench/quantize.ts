@@ -20,6 +20,7 @@ import { MODELS_DIR } from "../host/paths.js";
 import type { Ort } from "../src/runtime/ort.js";
 import { startOrtInNode } from "../src/runtime/ort-node.js";
 import { FLOAT, graph, modelBytes, randomValues, value } from "../test/unit/helpers/graphs.js";
+import { fuseSharedMatMuls } from "./fuse-matmuls.js";
 import { mb, ms, percentile, ratio, table, timeInterleaved } from "./stats.js";
 
 /**
@@ -350,6 +351,11 @@ const SMALL_VARIANTS: [string, (fp32: Uint8Array) => Uint8Array][] = [
     (fp32) => quantizeOnnx(fp32, { keepFloat: (w) => w.uses.some((use) => use.kind === "gather") }).bytes,
   ],
   [
+    "per-row int8, MatMuls of one activation joined (q, k, v)",
+    (fp32) => quantizeOnnx(fuseSharedMatMuls(fp32)).bytes,
+  ],
+  ["fp32, MatMuls of one activation joined", (fp32) => fuseSharedMatMuls(fp32)],
+  [
     "per-tensor DynamicQuantizeMatMul (batch-dependent)",
     (fp32) => quantizeOnnx(fp32, { activations: "tensor" }).bytes,
   ],
@@ -482,7 +488,7 @@ async function benchSmallModels(ort: Ort): Promise<string> {
   return [
     "### The small bundled models: float against int8, and where int8's time goes (bare onnxruntime-web)",
     "",
-    `One \`session.run\` per shape (rows x tokens for the encoders; a cached decoder step after ${TOKENS} source tokens for the translator's merged decoder), p50 / p10 of ${SMALL_ROUNDS} interleaved rounds, ratios against fp32's in the same run (lower is faster). The variants requantize the float file with \`models:quantize\`'s quantizer, leaving one kind of weight float, or with the per-tensor fused op the issue rules out (a row's output then depends on its batch).`,
+    `One \`session.run\` per shape (rows x tokens for the encoders; a cached decoder step after ${TOKENS} source tokens for the translator's merged decoder), p50 / p10 of ${SMALL_ROUNDS} interleaved rounds, ratios against fp32's in the same run (lower is faster). The variants requantize the float file with \`models:quantize\`'s quantizer, leaving one kind of weight float, after joining the MatMuls that read one activation (q, k and v: one quantization chain and one integer kernel for the three; the same values), or with the per-tensor fused op the issue rules out (a row's output then depends on its batch).`,
     "",
     ...sections.flatMap((section) => [section, ""]),
   ].join("\n");
