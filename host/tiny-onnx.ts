@@ -1,12 +1,6 @@
 import { create } from "@bufbuild/protobuf";
-import {
-  GraphProtoSchema,
-  ModelProtoSchema,
-  OperatorSetIdProtoSchema,
-  TensorProto_DataType,
-  ValueInfoProtoSchema,
-} from "onnx-buf";
-import { encodeModel, makeNode, makeTensor } from "../cli/lib/quantize/onnx.js";
+import { GraphProtoSchema, ModelProtoSchema, OperatorSetIdProtoSchema } from "onnx-buf";
+import { encodeModel, floatValueInfo, makeNode, makeTensor } from "../cli/lib/quantize/onnx.js";
 
 /**
  * ONNX models for tests and benchmarks: a MatMul of the input by one constant weight, optionally in
@@ -59,8 +53,8 @@ export function matMulModel(model: MatMulModel): Uint8Array {
     name: "matmul",
     node: nodes,
     initializer: initializers,
-    input: [floatMatrix("x", inputs)],
-    output: [floatMatrix("y", outputs)],
+    input: [floatValueInfo("x", ["batch", inputs])],
+    output: [floatValueInfo("y", ["batch", outputs])],
   });
   const opset = (domain: string, version: number) =>
     create(OperatorSetIdProtoSchema, { domain, version: BigInt(version) });
@@ -71,25 +65,4 @@ export function matMulModel(model: MatMulModel): Uint8Array {
       graph,
     }),
   );
-}
-
-/** A float32 [batch, columns] graph input or output. */
-function floatMatrix(name: string, columns: number) {
-  return create(ValueInfoProtoSchema, {
-    name,
-    type: {
-      value: {
-        case: "tensorType",
-        value: {
-          elemType: TensorProto_DataType.FLOAT,
-          shape: {
-            dim: [
-              { value: { case: "dimParam", value: "batch" } },
-              { value: { case: "dimValue", value: BigInt(columns) } },
-            ],
-          },
-        },
-      },
-    },
-  });
 }

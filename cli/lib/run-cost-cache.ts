@@ -7,13 +7,17 @@ import type { RunShape } from "./measure-runs.js";
 
 /**
  * Run-memory measurements kept on disk (the checkout's .tmp/, ignored by git) under a key of what
- * they depend on: the ONNX file's bytes, the shape of the probes, the probing code and the ORT
- * version. Measuring takes seconds per file, and the same files are pushed again and again (every
+ * they depend on: the ONNX file's bytes, the shape of the probes, the probing code, ORT's bootstrap
+ * and the ORT version. Measuring takes seconds per file, and the same files are pushed again and again (every
  * re-push, every test worker); the ORT-format copy is not a key because its bytes differ from one
  * conversion to the next.
  */
 const CACHE_DIR = join(import.meta.dirname, "..", "..", ".tmp", "run-costs");
-const PROBE_SOURCES = ["measure-runs.ts", "run-probes.ts"].map((name) => join(import.meta.dirname, name));
+/** The probes, and the runtime whose heap growth they read (its growth policy shapes every reading). */
+const PROBE_SOURCES = [
+  ...["measure-runs.ts", "run-probes.ts"].map((name) => join(import.meta.dirname, name)),
+  join(import.meta.dirname, "..", "..", "src", "runtime", "ort.ts"),
+];
 
 export async function cachedRunCost(
   onnxSha256: string,

@@ -54,12 +54,16 @@ export function startOrt(wasm: WebAssembly.Module, yieldTurn: () => Promise<void
 }
 
 /**
- * The minified names of malloc and free among the exports of the wasm that onnxruntime-web ships,
- * by version (read from its glue code: `t._free=s.vb, t._malloc=s.wb`).
+ * Minified names in the wasm that onnxruntime-web ships, by version (read from its glue code):
+ * malloc and free among the exports (`t._free=s.vb, t._malloc=s.wb`), and the glue's
+ * `emscripten_resize_heap` among the imports of module "a" (`la:Lb`).
  */
-const HEAP_EXPORTS: Record<string, { malloc: string; free: string }> = {
-  "1.30.0": { malloc: "wb", free: "vb" },
+const WASM_NAMES: Record<string, { malloc: string; free: string; resizeHeap: string }> = {
+  "1.30.0": { malloc: "wb", free: "vb", resizeHeap: "la" },
 };
+
+/** Heap growth is rounded up to this, so a run that allocates step by step does not grow per page. */
+const GROWTH_STEP_BYTES = 1 << 20;
 
 async function boot(wasm: WebAssembly.Module, yieldTurn: () => Promise<void>): Promise<OrtRuntime> {
   const placeholder = new ArrayBuffer(8);
@@ -74,9 +78,10 @@ async function boot(wasm: WebAssembly.Module, yieldTurn: () => Promise<void>): P
       return (instantiate as (s: unknown, i?: WebAssembly.Imports) => Promise<unknown>)(source, imports);
     }
     memory = findMemory(imports);
-    return instantiate(wasm, imports).then((instance) => {
+    const names = WASM_NAMES[ort.env.versions.web ?? ""];
+    const exactImports = names && memory ? growingExactly(imports, names.resizeHeap, memory) : imports;
+    return instantiate(wasm, exactImports).then((instance) => {
       memory ??= exportedMemory(instance);
-      const names = HEAP_EXPORTS[ort.env.versions.web ?? ""];
       if (!names || !memory) return { instance, module: wasm };
       heap = new PinningHeap(instance, names, memory);
       return { instance: heap.instance, module: wasm };
@@ -168,6 +173,39 @@ class PinningHeap implements OrtHeap {
     };
   }
 }
+
+/**
+ * Emscripten grows the heap by at least a fifth of its size whenever an allocation does not fit:
+ * near a 60 MB model that is 12-16 MB of the isolate's 128 MB that nothing asked for, and wasm
+ * memory never shrinks. These imports grow it to what was asked for (rounded up to a step), then
+ * let the glue's own resize see a heap that is already large enough, which is how its views of
+ * the memory are refreshed. Imports that do not look like that glue are left alone.
+ */
+function growingExactly(
+  imports: WebAssembly.Imports | undefined,
+  name: string,
+  memory: WebAssembly.Memory,
+): WebAssembly.Imports | undefined {
+  const glue = imports?.a;
+  const resize = glue?.[name];
+  if (!glue || typeof resize !== "function" || !resize.toString().includes(".grow(")) return imports;
+  const exact = (requested: number): number => {
+    const wanted = Math.ceil((requested >>> 0) / GROWTH_STEP_BYTES) * GROWTH_STEP_BYTES;
+    const pages = Math.ceil((wanted - memory.buffer.byteLength) / WASM_PAGE_BYTES);
+    if (pages > 0) {
+      try {
+        memory.grow(pages);
+      } catch {
+        return 0;
+      }
+    }
+    (resize as (requested: number) => unknown)(requested);
+    return 1;
+  };
+  return { ...imports, a: { ...glue, [name]: exact } };
+}
+
+const WASM_PAGE_BYTES = 65536;
 
 function findMemory(imports: WebAssembly.Imports | undefined): WebAssembly.Memory | undefined {
   for (const space of Object.values(imports ?? {})) {

@@ -46,3 +46,35 @@ test("an ORT-format model read in place keeps its weights while later allocation
     await rm(work, { recursive: true, force: true });
   }
 });
+
+test("ORT's heap grows by what an allocation needs, and ORT keeps working in the grown memory", async () => {
+  const runtime = await startOrtInNode();
+  const heap = runtime.heap;
+  assert.ok(heap);
+  const MB = 1 << 20;
+  heap.place(new Uint8Array(40 * MB));
+  // Take the heap's free space, so the next block must grow it.
+  const start = runtime.wasmMemoryBytes();
+  while (runtime.wasmMemoryBytes() === start) heap.place(new Uint8Array(64 * 1024));
+  const full = runtime.wasmMemoryBytes();
+  // Emscripten's own policy grows a heap of this size by at least a fifth of it (over 11 MB).
+  assert.ok(full - start <= MB, `the heap grew by ${(full - start) / MB} MB for a 64 KB block`);
+  heap.place(new Uint8Array(2 * MB));
+  const grown = runtime.wasmMemoryBytes() - full;
+  assert.ok(grown > MB && grown <= 3 * MB, `the heap grew by ${grown / MB} MB for a 2 MB block`);
+  // ORT writes inputs and reads outputs through its views of the memory, which must see the growth.
+  const created = await createSession(
+    runtime,
+    matMulModel({ inputs: 1024, outputs: 1024, weight: 0.5, int8: false }),
+    "onnx",
+  );
+  try {
+    const rows = 1024;
+    const x = new runtime.ort.Tensor("float32", new Float32Array(rows * 1024).fill(1), [rows, 1024]);
+    const y = (await created.session.run({ x })).y;
+    assert.ok(y);
+    assert.deepEqual(new Set(y.data as Float32Array), new Set([512]));
+  } finally {
+    await created.release();
+  }
+});

@@ -17,11 +17,10 @@
  * `/model/layers.0/self_attn/q_proj/MatMul`), in the top graph; their module names are those of the
  * Hugging Face checkpoint (`model.layers.3.mlp.down_proj`), which peft's key names carry.
  */
-import { create } from "@bufbuild/protobuf";
-import { TensorProto_DataType, type ValueInfoProto, ValueInfoProtoSchema } from "onnx-buf";
 import {
   decodeModel,
   encodeModel,
+  floatValueInfo,
   type GraphProto,
   makeNode,
   type NodeProto,
@@ -114,8 +113,8 @@ export function addLoraInputs(bytes: Uint8Array): { bytes: Uint8Array; modules: 
       makeNode("Add", [baseOut, delta], [projection.y], `${base}/Add`),
     ]);
     graph.input.push(
-      floatInput(a, [projection.in, "lora_rank"]),
-      floatInput(b, ["lora_rank", projection.out]),
+      floatValueInfo(a, ["lora_batch", projection.in, "lora_rank"]),
+      floatValueInfo(b, ["lora_batch", "lora_rank", projection.out]),
     );
   }
   graph.node = graph.node.flatMap((node) => [node, ...(inserted.get(node) ?? [])]);
@@ -123,25 +122,4 @@ export function addLoraInputs(bytes: Uint8Array): { bytes: Uint8Array; modules: 
     bytes: encodeModel(model),
     modules: projections.map(({ name, in: inDim, out }) => ({ name, in: inDim, out })),
   };
-}
-
-function floatInput(name: string, dims: (number | string)[]): ValueInfoProto {
-  return create(ValueInfoProtoSchema, {
-    name,
-    type: {
-      value: {
-        case: "tensorType",
-        value: {
-          elemType: TensorProto_DataType.FLOAT,
-          shape: {
-            dim: ["lora_batch", ...dims].map((dim) =>
-              typeof dim === "number"
-                ? { value: { case: "dimValue" as const, value: BigInt(dim) } }
-                : { value: { case: "dimParam" as const, value: dim } },
-            ),
-          },
-        },
-      },
-    },
-  });
 }

@@ -23,9 +23,11 @@ import {
   TensorProto_DataLocation,
   TensorProto_DataType,
   TensorProtoSchema,
+  type ValueInfoProto,
+  ValueInfoProtoSchema,
 } from "onnx-buf";
 
-export type { AttributeProto, GraphProto, ModelProto, NodeProto, TensorProto };
+export type { AttributeProto, GraphProto, ModelProto, NodeProto, TensorProto, ValueInfoProto };
 export { TensorProto_DataType as DataType };
 
 export function decodeModel(bytes: Uint8Array): ModelProto {
@@ -114,6 +116,28 @@ export function makeTensor(name: string, dims: number[], data: TypedArray): Tens
   const rawData = new Uint8Array(data.byteLength);
   rawData.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
   return create(TensorProtoSchema, { name, dims: dims.map(BigInt), dataType: dataType(data), rawData });
+}
+
+/** A float32 graph input or output; string dimensions are symbolic (`batch`, `sequence_length`). */
+export function floatValueInfo(name: string, dims: (number | string)[]): ValueInfoProto {
+  return create(ValueInfoProtoSchema, {
+    name,
+    type: {
+      value: {
+        case: "tensorType",
+        value: {
+          elemType: TensorProto_DataType.FLOAT,
+          shape: {
+            dim: dims.map((dim) =>
+              typeof dim === "number"
+                ? { value: { case: "dimValue" as const, value: BigInt(dim) } }
+                : { value: { case: "dimParam" as const, value: dim } },
+            ),
+          },
+        },
+      },
+    },
+  });
 }
 
 export function tensorDims(tensor: TensorProto): number[] {
