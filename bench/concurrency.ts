@@ -14,8 +14,24 @@ import {
   openGenerator,
   type TextGenerator,
 } from "../src/tasks/text-generation.js";
+import { benchLadderConcurrency } from "./concurrency-ladder.js";
+import {
+  aggregate,
+  atLevel,
+  LEVELS,
+  PROMPTS,
+  perStream,
+  ROUNDS,
+  type Rounds,
+  type Runner,
+  runLevels,
+  type Stream,
+  ttft,
+  workerStream,
+} from "./concurrency-levels.js";
+import { benchRequestConcurrency } from "./concurrency-requests.js";
 import { copyModel } from "./setup.js";
-import { ms, percentile, ratio, table } from "./stats.js";
+import { ms, ratio, table } from "./stats.js";
 
 /**
  * 1 to 16 concurrent chat streams on the bundled chat model (int8, greedy, EOS banned so every
@@ -24,94 +40,13 @@ import { ms, percentile, ratio, table } from "./stats.js";
  * same WASM build answering the same requests one after another (it has no scheduler of its own).
  * Per level: aggregate decode tokens/s (all streams' tokens over the wall time), per-stream decode
  * tokens/s after the first token, and time to first token. Writes bench/results/concurrency.svg.
+ * The ~60 MB ladder model's levels are in concurrency-ladder.ts, translation's and embeddings' in
+ * concurrency-requests.ts.
  */
 const MODEL = "shop-assistant";
 const DTYPE = "int8";
 const NEW_TOKENS = 32;
-const LEVELS = [1, 2, 4, 8, 16];
-const ROUNDS = 3;
-const PROMPTS = [
-  "Hello! Where is my order A1234567? It has been a week.",
-  "你好，我的订单 A7654321 现在到哪里了？已经一周了。",
-  "Can I return the kettle I bought last month?",
-  "What are your opening hours on Sunday?",
-];
-
-interface Stream {
-  /** ms from the request to its first token */
-  first: number;
-  /** ms from the request to its last token */
-  total: number;
-  tokens: number;
-}
-
-interface Level {
-  wall: number;
-  streams: Stream[];
-}
-
-/** The rounds of one runner at one level. */
-type Rounds = Level[];
-
-type Runner = (concurrency: number) => Promise<Level>;
-
-async function atLevel(concurrency: number, one: (index: number) => Promise<Stream>): Promise<Level> {
-  const started = performance.now();
-  const streams = await Promise.all(Array.from({ length: concurrency }, (_, index) => one(index)));
-  return { wall: performance.now() - started, streams };
-}
-
-/** Median over the rounds of all streams' tokens over the level's wall time. */
-function aggregate(rounds: Rounds): number {
-  return percentile(
-    rounds.map((level) => (1000 * level.streams.reduce((sum, s) => sum + s.tokens, 0)) / level.wall),
-    50,
-  );
-}
-
-/** Median over every stream of every round of decode tokens/s after its first token. */
-function perStream(rounds: Rounds): number {
-  return percentile(
-    rounds.flatMap((level) =>
-      level.streams.map((s) => (1000 * (s.tokens - 1)) / Math.max(1e-6, s.total - s.first)),
-    ),
-    50,
-  );
-}
-
-function ttft(rounds: Rounds, p: number): number {
-  return percentile(
-    rounds.flatMap((level) => level.streams.map((s) => s.first)),
-    p,
-  );
-}
-
-/** A streamed chat completion through the worker, timed by the client from request to chunks. */
-export async function workerStream(worker: TestWorker, prompt: string, eosIds: Set<number>): Promise<Stream> {
-  const started = performance.now();
-  const response = await worker.post("/v1/chat/completions", {
-    model: `${MODEL}:${DTYPE}`,
-    messages: [{ role: "user", content: prompt }],
-    max_tokens: NEW_TOKENS,
-    stream: true,
-    stream_options: { include_usage: true },
-    logit_bias: Object.fromEntries([...eosIds].map((id) => [String(id), -100])),
-  });
-  if (!response.body) throw new Error(`no stream: ${response.status}`);
-  const decoder = new TextDecoder();
-  let text = "";
-  let first = 0;
-  let last = 0;
-  for await (const chunk of response.body) {
-    text += decoder.decode(chunk as Uint8Array, { stream: true });
-    if (/"content":"[^"]/.test(text)) {
-      last = performance.now() - started;
-      if (!first) first = last;
-    }
-  }
-  const tokens = Number(/"completion_tokens":(\d+)/.exec(text)?.[1] ?? Number.NaN);
-  return { first, total: last, tokens };
-}
+const LADDER_ID = "ladder-60mb";
 
 /** The engine's own loop: the batcher (or a lone DecodeRun), one step per token, as the routes drive it. */
 async function engineStream(generator: TextGenerator, prompt: number[], batched: boolean): Promise<Stream> {
@@ -136,7 +71,7 @@ async function engineStream(generator: TextGenerator, prompt: number[], batched:
   } finally {
     run.close();
   }
-  return { first, total: performance.now() - started, tokens: run.generated[0]?.length ?? 0 };
+  return { first, total: performance.now() - started, tokens: run.generated[0]?.length ?? 0, status: 200 };
 }
 
 async function engine(store: MemoryStore, batching: boolean) {
@@ -149,8 +84,20 @@ async function engine(store: MemoryStore, batching: boolean) {
   return (await openGenerator(registry, await registry.manifest(MODEL), DTYPE)).value;
 }
 
+/**
+ * The chat model's section, then the ~60 MB ladder model's and the translation and embedding
+ * requests'; `--models` picks among shop-assistant, ladder-60mb, phrase-translator and intent-bert.
+ */
 export async function benchConcurrency(only?: string[]): Promise<string> {
-  if (only && !only.includes(MODEL)) return "";
+  const wanted = (...ids: string[]) => !only || ids.some((id) => only.includes(id));
+  const parts: string[] = [];
+  if (wanted(MODEL)) parts.push(await benchChatConcurrency());
+  if (wanted(LADDER_ID)) parts.push(await benchLadderConcurrency());
+  if (wanted("phrase-translator", "intent-bert")) parts.push(await benchRequestConcurrency());
+  return parts.join("\n\n");
+}
+
+async function benchChatConcurrency(): Promise<string> {
   const store = new MemoryStore();
   await store.push(`${MODELS_DIR}/${MODEL}`, MODEL);
   const batchedWorker = await startWorker({ budgetMb: 1024 });
@@ -192,13 +139,14 @@ export async function benchConcurrency(only?: string[]): Promise<string> {
       do_sample: false,
       streamer,
     } as never);
-    return { first, total: performance.now() - queuedAt, tokens: tokens - 1 };
+    return { first, total: performance.now() - queuedAt, tokens: tokens - 1, status: 200 };
   };
 
+  const streamVia = (worker: TestWorker, index: number) =>
+    workerStream(worker, `${MODEL}:${DTYPE}`, prompt(index), generator.eosIds, NEW_TOKENS);
   const runners: Record<string, Runner> = {
-    "worker, batched": (n) => atLevel(n, (i) => workerStream(batchedWorker, prompt(i), generator.eosIds)),
-    'worker, BATCHING="off"': (n) =>
-      atLevel(n, (i) => workerStream(unbatchedWorker, prompt(i), generator.eosIds)),
+    "worker, batched": (n) => atLevel(n, (i) => streamVia(batchedWorker, i)),
+    'worker, BATCHING="off"': (n) => atLevel(n, (i) => streamVia(unbatchedWorker, i)),
     "engine in Node, batched": (n) => atLevel(n, (i) => engineStream(generator, promptIds(i), true)),
     "engine in Node, turns": (n) => atLevel(n, (i) => engineStream(generator, promptIds(i), false)),
     "transformers.js, one at a time": async (n) => {
@@ -209,19 +157,9 @@ export async function benchConcurrency(only?: string[]): Promise<string> {
     },
   };
 
-  // Runners take turns within every round of every level, so that load drifting on a shared machine
-  // lands on all of them alike rather than on whichever ran last.
-  const results: Record<string, Rounds[]> = Object.fromEntries(
-    Object.keys(runners).map((name) => [name, LEVELS.map(() => [] as Rounds)]),
-  );
+  let results: Record<string, Rounds[]>;
   try {
-    for (const run of Object.values(runners)) await run(2); // warm-up: sessions, wasm memory, JIT
-    for (const [index, level] of LEVELS.entries()) {
-      process.stderr.write(`concurrency: ${level} streams\n`);
-      for (let round = 0; round < ROUNDS; round++) {
-        for (const [name, run] of Object.entries(runners)) results[name]?.[index]?.push(await run(level));
-      }
-    }
+    results = await runLevels("chat", runners);
   } finally {
     await reference.dispose();
     await batchedWorker.close();

@@ -20,6 +20,7 @@ import { MODELS_DIR } from "../host/paths.js";
 import type { Ort } from "../src/runtime/ort.js";
 import { startOrtInNode } from "../src/runtime/ort-node.js";
 import { FLOAT, graph, modelBytes, randomValues, value } from "../test/unit/helpers/graphs.js";
+import { fuseSharedMatMuls } from "./fuse-matmuls.js";
 import { mb, ms, percentile, ratio, table, timeInterleaved } from "./stats.js";
 
 /**
@@ -314,11 +315,192 @@ async function benchShopAssistant(ort: Ort, dir: string): Promise<string> {
   ].join("\n");
 }
 
+type Session = Awaited<ReturnType<typeof session>>;
+type Feeds = Record<string, InstanceType<Ort["Tensor"]>>;
+
+/** One ONNX file of a bundled model and the shapes it is timed at: a label and the feeds per shape. */
+interface SmallModel {
+  label: string;
+  file: string;
+  shapes: Record<string, (ort: Ort, s: Session) => Promise<Feeds>>;
+}
+
+/**
+ * Variants of a small model's int8 layout, each to find what the int8 time goes to: the committed
+ * file, and the float file requantized with one kind of weight left float (attention projections,
+ * the feed-forward layers, the embedding tables), or with onnxruntime's per-tensor fused op.
+ */
+const ATTENTION = /attn|attention/i;
+const FEED_FORWARD = /fc1|fc2|intermediate|output\/dense/i;
+const readsNode = (keep: (name: string) => boolean) => (weight: Weight) =>
+  weight.uses.some((use) => keep(use.node.name));
+const SMALL_VARIANTS: [string, (fp32: Uint8Array) => Uint8Array][] = [
+  [
+    "per-row int8, attention fp32",
+    (fp32) => quantizeOnnx(fp32, { keepFloat: readsNode((name) => ATTENTION.test(name)) }).bytes,
+  ],
+  [
+    "per-row int8, feed-forward fp32",
+    (fp32) =>
+      quantizeOnnx(fp32, {
+        keepFloat: readsNode((name) => FEED_FORWARD.test(name) && !ATTENTION.test(name)),
+      }).bytes,
+  ],
+  [
+    "per-row int8, embeddings (and a tied head) fp32",
+    (fp32) => quantizeOnnx(fp32, { keepFloat: (w) => w.uses.some((use) => use.kind === "gather") }).bytes,
+  ],
+  [
+    "per-row int8, MatMuls of one activation joined (q, k, v)",
+    (fp32) => quantizeOnnx(fuseSharedMatMuls(fp32)).bytes,
+  ],
+  ["fp32, MatMuls of one activation joined", (fp32) => fuseSharedMatMuls(fp32)],
+  [
+    "per-tensor DynamicQuantizeMatMul (batch-dependent)",
+    (fp32) => quantizeOnnx(fp32, { activations: "tensor" }).bytes,
+  ],
+];
+const SMALL_ROUNDS = 40;
+const TOKENS = 12;
+
+function int64(ort: Ort, values: number[], dims: number[]) {
+  return new ort.Tensor("int64", BigInt64Array.from(values.map(BigInt)), dims);
+}
+
+function ids(ort: Ort, rows: number, tokens: number) {
+  const values = Array.from({ length: rows * tokens }, (_, i) => 5 + ((i * 37) % 2000));
+  return {
+    ids: int64(ort, values, [rows, tokens]),
+    mask: int64(
+      ort,
+      values.map(() => 1),
+      [rows, tokens],
+    ),
+    zeros: int64(
+      ort,
+      values.map(() => 0),
+      [rows, tokens],
+    ),
+  };
+}
+
+/** A merged seq2seq decoder's second step: its first step on an encoder output, then one token on the cache. */
+async function decoderStepFeeds(ort: Ort, s: Session, rows: number): Promise<Feeds> {
+  const hidden = 256;
+  const heads = 4;
+  const headDim = 64;
+  const encoded = new ort.Tensor("float32", randomValues(rows * TOKENS * hidden, 7), [rows, TOKENS, hidden]);
+  const empty = new ort.Tensor("float32", new Float32Array(0), [rows, heads, 0, headDim]);
+  const past = s.inputNames.filter((name) => name.startsWith("past_key_values."));
+  const common = { encoder_attention_mask: ids(ort, rows, TOKENS).mask, encoder_hidden_states: encoded };
+  const first = await s.run({
+    ...common,
+    input_ids: int64(ort, Array(rows).fill(3004), [rows, 1]),
+    use_cache_branch: new ort.Tensor("bool", [false], [1]),
+    ...Object.fromEntries(past.map((name) => [name, empty])),
+  });
+  return {
+    ...common,
+    input_ids: int64(ort, Array(rows).fill(17), [rows, 1]),
+    use_cache_branch: new ort.Tensor("bool", [true], [1]),
+    ...Object.fromEntries(past.map((name) => [name, first[name.replace("past_key_values", "present")]])),
+  } as Feeds;
+}
+
+const SMALL_MODELS: SmallModel[] = [
+  {
+    label: "intent-bert",
+    file: "intent-bert/onnx/model",
+    shapes: Object.fromEntries(
+      [1, 32].map((rows) => [
+        `${rows} x ${TOKENS}`,
+        async (ort: Ort) => {
+          const { ids: input_ids, mask, zeros } = ids(ort, rows, TOKENS);
+          return { input_ids, attention_mask: mask, token_type_ids: zeros };
+        },
+      ]),
+    ),
+  },
+  {
+    label: "phrase-translator encoder",
+    file: "phrase-translator/onnx/encoder_model",
+    shapes: Object.fromEntries(
+      [1, 16].map((rows) => [
+        `${rows} x ${TOKENS}`,
+        async (ort: Ort) => {
+          const { ids: input_ids, mask } = ids(ort, rows, TOKENS);
+          return { input_ids, attention_mask: mask };
+        },
+      ]),
+    ),
+  },
+  {
+    label: "phrase-translator decoder (merged, cached step)",
+    file: "phrase-translator/onnx/decoder_model_merged",
+    shapes: Object.fromEntries(
+      [1, 16].map((rows) => [`${rows} row(s)`, (ort: Ort, s: Session) => decoderStepFeeds(ort, s, rows)]),
+    ),
+  },
+];
+
+/** Float against int8 on the small bundled models, with the variants that locate int8's cost. */
+async function benchSmallModels(ort: Ort): Promise<string> {
+  const sections: string[] = [];
+  for (const model of SMALL_MODELS) {
+    process.stderr.write(`quantize: ${model.label}\n`);
+    const fp32 = new Uint8Array(await readFile(join(MODELS_DIR, `${model.file}.onnx`)));
+    const committed = new Uint8Array(await readFile(join(MODELS_DIR, `${model.file}_quantized.onnx`)));
+    const variants: [string, Uint8Array][] = [
+      ["fp32", fp32],
+      [`committed int8 (${quantizedMatMulOps(committed)})`, committed],
+      ...SMALL_VARIANTS.map(([label, make]): [string, Uint8Array] => [label, make(fp32)]),
+    ];
+    const runners: Record<string, () => Promise<unknown>> = {};
+    const sessions: Session[] = [];
+    for (const [label, bytes] of variants) {
+      const s = await session(ort, bytes);
+      sessions.push(s);
+      for (const [shape, feedsFor] of Object.entries(model.shapes)) {
+        const feeds = await feedsFor(ort, s);
+        runners[`${label}/${shape}`] = () => s.run(feeds);
+      }
+    }
+    const times = await timeInterleaved(SMALL_ROUNDS, runners);
+    for (const s of sessions) await s.release();
+    const shapes = Object.keys(model.shapes);
+    const at = (key: string) => spread(times[key] ?? []);
+    const rowsOut = variants.map(([label, bytes]) => [
+      label,
+      mb(bytes.byteLength),
+      ...shapes.flatMap((shape) => spreadCells(at(`${label}/${shape}`), at(`fp32/${shape}`))),
+    ]);
+    sections.push(
+      [
+        `#### ${model.label}`,
+        "",
+        table(
+          ["variant", "file MB", ...shapes.flatMap((shape) => [`${shape} p50 / p10 ms`, "vs fp32"])],
+          rowsOut,
+        ),
+      ].join("\n"),
+    );
+  }
+  return [
+    "### The small bundled models: float against int8, and where int8's time goes (bare onnxruntime-web)",
+    "",
+    `One \`session.run\` per shape (rows x tokens for the encoders; a cached decoder step after ${TOKENS} source tokens for the translator's merged decoder), p50 / p10 of ${SMALL_ROUNDS} interleaved rounds, ratios against fp32's in the same run (lower is faster). The variants requantize the float file with \`models:quantize\`'s quantizer, leaving one kind of weight float, after joining the MatMuls that read one activation (q, k and v: one quantization chain and one integer kernel for the three; the same values), or with the per-tensor fused op the issue rules out (a row's output then depends on its batch).`,
+    "",
+    ...sections.flatMap((section) => [section, ""]),
+  ].join("\n");
+}
+
 export async function benchQuantize(): Promise<string> {
   const { ort } = await startOrtInNode();
   const dir = await mkdtemp(join(tmpdir(), "bench-quantize-"));
   try {
-    return [await benchStack(ort, dir), await benchShopAssistant(ort, dir)].join("\n\n");
+    return [await benchStack(ort, dir), await benchShopAssistant(ort, dir), await benchSmallModels(ort)].join(
+      "\n\n",
+    );
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

@@ -1,7 +1,9 @@
 import assert from "node:assert/strict";
-import { describe, test } from "node:test";
+import { join as joinPath } from "node:path";
+import { after, before, describe, test } from "node:test";
 import { nodeRegistry } from "../host/engine.js";
 import { MODELS_DIR } from "../host/paths.js";
+import { loadedKey, startWorker, type TestWorker } from "../host/worker.js";
 import type { ApiError } from "../src/errors.js";
 import { batcherFor, batchStatsOf, type Stepper } from "../src/tasks/batcher.js";
 import { type DecodeOptions, DecodeRun } from "../src/tasks/causal-lm.js";
@@ -20,9 +22,10 @@ interface Golden {
   max_new_tokens: number;
   cases: {
     name: string;
+    messages: { role: string; content: string }[];
     input_ids: number[];
     fp32: { greedy_ids: number[] };
-    int8: { greedy_ids: number[] };
+    int8: { greedy_ids: number[]; greedy_text: string };
   }[];
 }
 
@@ -197,5 +200,71 @@ describe("continuous batching on the bundled chat model", () => {
     } finally {
       lease.release();
     }
+  });
+});
+
+describe("a cold worker under a burst", () => {
+  let worker: TestWorker;
+  before(async () => {
+    // The default budgets (80 MB of models, 16 MB per run), as a deployed isolate has them.
+    worker = await startWorker();
+    await worker.push(joinPath(MODELS_DIR, "shop-assistant"), "shop-assistant");
+  });
+  after(() => worker.close());
+
+  test("64 concurrent chat requests on a fresh isolate all complete, with one load of the model", async () => {
+    const requests = Array.from({ length: 64 }, (_, index) => {
+      const c = golden.cases[index % golden.cases.length];
+      assert.ok(c);
+      return { c, stream: index % 2 === 1 };
+    });
+    const replies = await Promise.all(
+      requests.map(async ({ c, stream }) => {
+        const response = await worker.post("/v1/chat/completions", {
+          model: "shop-assistant",
+          messages: c.messages,
+          max_tokens: golden.max_new_tokens,
+          stream,
+        });
+        const body = await response.text();
+        assert.equal(response.status, 200, body);
+        if (!stream)
+          return (JSON.parse(body) as { choices: { message: { content: string } }[] }).choices[0]?.message
+            .content;
+        const events = body.split("\n\n").filter((event) => event.startsWith("data: "));
+        assert.equal(events.at(-1), "data: [DONE]");
+        return events
+          .slice(0, -1)
+          .map(
+            (event) =>
+              (JSON.parse(event.slice(6)) as { choices: { delta: { content?: string } }[] }).choices[0]?.delta
+                .content ?? "",
+          )
+          .join("");
+      }),
+    );
+    replies.forEach((reply, index) => {
+      const c = requests[index]?.c;
+      assert.equal(reply, c?.int8.greedy_text, `request ${index} (${c?.name}) in a burst of 64`);
+    });
+
+    const stats = (await (await worker.fetch("/v1/stats")).json()) as {
+      cache: { evictions: number; entries: { key: string }[] };
+      sessions: { key: string; batch?: { active_rows: number; queued: number; mean_batch_size: number } }[];
+      store: { reads: Record<string, number> };
+    };
+    const modelKey = await loadedKey(worker.bucket, "shop-assistant", "onnx/model_quantized.onnx");
+    assert.equal(stats.store.reads[modelKey], 1, "the model was read from the store once");
+    assert.equal(stats.store.reads["models/shop-assistant/manifest.json"], 1);
+    const sessions = stats.cache.entries.filter((entry) => entry.key.startsWith("shop-assistant/onnx/"));
+    assert.equal(sessions.length, 1, "one session");
+    assert.equal(stats.cache.evictions, 0);
+    const batch = stats.sessions.find((session) => session.batch)?.batch;
+    assert.ok(
+      batch && batch.mean_batch_size > 4,
+      `the burst shared steps (mean batch ${batch?.mean_batch_size})`,
+    );
+    assert.equal(batch.active_rows, 0);
+    assert.equal(batch.queued, 0);
   });
 });

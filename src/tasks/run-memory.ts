@@ -38,7 +38,7 @@ export const MEASURED_WITH = "onnxruntime-web 1.30.0";
  * Measurements fit the runs that were made within a few percent to 25% (the wasm heap grows in
  * steps), and a request's run may differ from every probe in shape: 30% above the fit.
  */
-const MEASURED_MARGIN = 1.3;
+export const MEASURED_MARGIN = 1.3;
 export const MEASURED_BASIS = "measured at push";
 export const ESTIMATED_BASIS = "estimated from config.json";
 
