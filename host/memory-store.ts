@@ -15,6 +15,9 @@ export class MemoryStore implements ObjectStore {
     if (!bytes) return null;
     return {
       size: bytes.byteLength,
+      get body() {
+        return chunked(bytes);
+      },
       arrayBuffer: async () => bytes.slice().buffer,
       text: async () => new TextDecoder().decode(bytes),
     };
@@ -58,4 +61,35 @@ export class MemoryStore implements ObjectStore {
   async push(folder: string, id: string): Promise<void> {
     await pushModel(this.target(), { folder, id, quiet: true });
   }
+}
+
+/**
+ * What R2 hands out: a byte stream, read into the reader's own buffer when it brings one (BYOB),
+ * else in chunks that are fresh buffers.
+ */
+const CHUNK_BYTES = 64 * 1024;
+
+function chunked(bytes: Uint8Array): ReadableStream<Uint8Array> {
+  let offset = 0;
+  return new ReadableStream({
+    type: "bytes",
+    pull(controller) {
+      if (offset >= bytes.byteLength) {
+        controller.close();
+        controller.byobRequest?.respond(0);
+        return;
+      }
+      const request = controller.byobRequest;
+      const into = request?.view;
+      if (request && into) {
+        const length = Math.min(into.byteLength, bytes.byteLength - offset);
+        new Uint8Array(into.buffer, into.byteOffset, length).set(bytes.subarray(offset, offset + length));
+        request.respond(length);
+        offset += length;
+      } else {
+        controller.enqueue(bytes.slice(offset, offset + CHUNK_BYTES));
+        offset += CHUNK_BYTES;
+      }
+    },
+  });
 }

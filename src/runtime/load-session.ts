@@ -1,5 +1,5 @@
 import type { InferenceSession } from "onnxruntime-web/wasm";
-import type { OrtRuntime } from "./ort.js";
+import type { HeapBlock, OrtRuntime } from "./ort.js";
 
 export type ModelFormat = "onnx" | "ort";
 
@@ -45,9 +45,28 @@ export async function createSession(
     const session = await ort.InferenceSession.create(bytes, { executionProviders: ["wasm"] });
     return measured(session, () => session.release());
   }
-  const block = heap.place(bytes);
+  return createSessionInPlace(runtime, bytes.byteLength, async (block) => block.view.set(bytes));
+}
+
+/**
+ * Creates a session from an ORT-format file that `fill` writes into a block of ORT's heap of
+ * `size` bytes, so the file never needs a copy in JS (the registry streams it from the store).
+ * `fill` must reject unless the block holds exactly the verified file. The block belongs to this
+ * function until it returns: it is freed if `fill` or ORT fails, else by the session's release.
+ * Needs `runtime.heap`.
+ */
+export async function createSessionInPlace(
+  runtime: OrtRuntime,
+  size: number,
+  fill: (block: HeapBlock) => Promise<void>,
+): Promise<CreatedSession> {
+  const { ort, heap } = runtime;
+  if (!heap) throw new Error("this onnxruntime-web build has no heap to place a model in");
+  const before = runtime.wasmMemoryBytes();
+  const block = heap.allocate(size);
   let session: InferenceSession;
   try {
+    await fill(block);
     session = await ort.InferenceSession.create(block.view, {
       executionProviders: ["wasm"],
       extra: {
@@ -64,5 +83,9 @@ export async function createSession(
     await session.release().finally(() => block.free());
     throw new Error("onnxruntime-web copied an ORT-format model instead of using it in place");
   }
-  return measured(session, () => session.release().finally(() => block.free()));
+  return {
+    session,
+    grownBytes: runtime.wasmMemoryBytes() - before,
+    release: () => session.release().finally(() => block.free()),
+  };
 }

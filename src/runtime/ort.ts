@@ -23,7 +23,12 @@ export interface OrtRuntime {
  * after the session using it is released.
  */
 export interface HeapBlock {
-  /** The bytes, as a view of ORT's own memory (so ORT takes them without copying). */
+  /** The block's size in bytes. */
+  readonly size: number;
+  /**
+   * The bytes, as a view of ORT's own memory (so ORT takes them without copying). Taken afresh on
+   * each read: ORT's memory may have grown since the block was allocated.
+   */
   readonly view: Uint8Array;
   /** Whether onnxruntime-web tried to free the block, which it does only when it used it in place. */
   readonly adopted: boolean;
@@ -31,6 +36,8 @@ export interface HeapBlock {
 }
 
 export interface OrtHeap {
+  /** A new block of ORT's heap, uninitialised. */
+  allocate(size: number): HeapBlock;
   /** Copies bytes into a new block of ORT's heap. */
   place(bytes: Uint8Array): HeapBlock;
 }
@@ -151,16 +158,18 @@ class PinningHeap implements OrtHeap {
     return first !== 0 && first === second ? this : undefined;
   }
 
-  place(bytes: Uint8Array): HeapBlock {
-    const pointer = this.malloc(bytes.byteLength);
-    if (pointer === 0) throw new Error(`ORT's heap cannot allocate ${bytes.byteLength} bytes`);
+  allocate(size: number): HeapBlock {
+    const pointer = this.malloc(size);
+    if (pointer === 0) throw new Error(`ORT's heap cannot allocate ${size} bytes`);
     const state = { adopted: false };
     this.pinned.set(pointer, state);
-    const view = new Uint8Array(this.memory.buffer, pointer, bytes.byteLength);
-    view.set(bytes);
+    const memory = this.memory;
     let freed = false;
     return {
-      view,
+      size,
+      get view() {
+        return new Uint8Array(memory.buffer, pointer, size);
+      },
       get adopted() {
         return state.adopted;
       },
@@ -171,6 +180,12 @@ class PinningHeap implements OrtHeap {
         this.free(pointer);
       },
     };
+  }
+
+  place(bytes: Uint8Array): HeapBlock {
+    const block = this.allocate(bytes.byteLength);
+    block.view.set(bytes);
+    return block;
   }
 }
 

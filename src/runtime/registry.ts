@@ -1,6 +1,8 @@
+import { sha256 } from "@noble/hashes/sha2.js";
+import { bytesToHex } from "@noble/hashes/utils.js";
 import { ApiError, modelNotFound } from "../errors.js";
 import { IsolateCache, type Lease } from "./isolate-cache.js";
-import { createSession } from "./load-session.js";
+import { createSession, createSessionInPlace } from "./load-session.js";
 import {
   findFile,
   isValidModelId,
@@ -14,9 +16,9 @@ import {
   type StoredFile,
   storeKey,
 } from "./manifest.js";
-import type { OrtRuntime } from "./ort.js";
+import type { HeapBlock, OrtRuntime } from "./ort.js";
 import { ModelSession, ortMessage } from "./session.js";
-import { CountingStore, type ObjectStore } from "./store.js";
+import { CountingStore, type ObjectStore, type StoredObject } from "./store.js";
 
 export interface RegistryOptions {
   store: ObjectStore;
@@ -161,8 +163,13 @@ export class ModelRegistry {
       load: async () => {
         const stored = ort ?? file;
         const runtime = await this.runtime();
-        const bytes = await this.readVerified(manifest, stored);
-        const created = await createSession(runtime, bytes, ort ? "ort" : "onnx").catch((error: unknown) => {
+        const created = await (ort && runtime.heap
+          ? createSessionInPlace(runtime, ort.size, (block) => this.streamVerified(manifest, ort, block))
+          : this.readVerified(manifest, stored).then((bytes) =>
+              createSession(runtime, bytes, ort ? "ort" : "onnx"),
+            )
+        ).catch((error: unknown) => {
+          if (error instanceof ApiError) throw error;
           throw new ApiError(
             502,
             `The file '${stored.path}' of model '${manifest.id}' could not be loaded by onnxruntime: ${ortMessage(error)}`,
@@ -272,36 +279,119 @@ export class ModelRegistry {
   }
 
   private async readVerified(manifest: Manifest, file: StoredFile): Promise<Uint8Array<ArrayBuffer>> {
-    const id = manifest.id;
-    const object = await this.store.get(storeKey(manifest, file));
-    if (!object) {
-      throw new ApiError(
-        502,
-        `The file '${file.path}' of model '${id}' is missing from the store: push the model again.`,
-        "model_file_missing",
-      );
-    }
+    const object = await this.storedObject(manifest, file);
     let bytes: Uint8Array<ArrayBuffer>;
     try {
       bytes = new Uint8Array(await object.arrayBuffer());
     } catch (error) {
-      // R2 fails the body of a truncated object ("did not see all expected bytes").
-      throw new ApiError(
-        502,
-        `The file '${file.path}' of model '${id}' could not be read from the store (${error instanceof Error ? error.message : String(error)}): push the model again with \`models:push --force\`.`,
-        "model_file_unreadable",
-      );
+      throw unreadable(manifest, file, error);
     }
     const digest = await sha256Hex(bytes);
     if (bytes.byteLength !== file.size || digest !== file.sha256) {
-      throw new ApiError(
-        502,
-        `The file '${file.path}' of model '${id}' does not match its manifest (expected sha256 ${file.sha256}, ${file.size} bytes; found ${digest}, ${bytes.byteLength} bytes): push the model again with \`models:push --force\`.`,
-        "checksum_mismatch",
-      );
+      throw checksumMismatch(manifest, file, digest, bytes.byteLength);
     }
     return bytes;
   }
+
+  /**
+   * Writes a file into a heap block of its manifest size as its chunks arrive, hashing them on the
+   * way, so no whole copy of it exists in JS. Bytes past the block's end are hashed and counted but
+   * not written, so a longer object is reported like a shorter one.
+   */
+  private async streamVerified(manifest: Manifest, file: StoredFile, block: HeapBlock): Promise<void> {
+    const object = await this.storedObject(manifest, file);
+    const hash = sha256.create();
+    let received = 0;
+    try {
+      await readChunks(object.body, (chunk) => {
+        hash.update(chunk);
+        const room = block.size - received;
+        if (room > 0) block.view.set(chunk.byteLength > room ? chunk.subarray(0, room) : chunk, received);
+        received += chunk.byteLength;
+      });
+    } catch (error) {
+      throw unreadable(manifest, file, error);
+    }
+    const digest = bytesToHex(hash.digest());
+    if (received !== file.size || digest !== file.sha256) {
+      throw checksumMismatch(manifest, file, digest, received);
+    }
+  }
+
+  private async storedObject(manifest: Manifest, file: StoredFile): Promise<StoredObject> {
+    const object = await this.store.get(storeKey(manifest, file));
+    if (!object) {
+      throw new ApiError(
+        502,
+        `The file '${file.path}' of model '${manifest.id}' is missing from the store: push the model again.`,
+        "model_file_missing",
+      );
+    }
+    return object;
+  }
+}
+
+/** The buffer a body is read through, reused from chunk to chunk. */
+const READ_CHUNK_BYTES = 1 << 20;
+
+/**
+ * Hands a body to `use` chunk by chunk. A byte stream is read into one buffer that goes back and
+ * forth between reader and stream, so a file of any size costs JS that buffer; other streams hand
+ * out a fresh buffer per chunk, garbage until the next collection.
+ */
+function readChunks(body: ReadableStream<Uint8Array>, use: (chunk: Uint8Array) => void): Promise<void> {
+  let byob: ReadableStreamBYOBReader;
+  try {
+    byob = body.getReader({ mode: "byob" });
+  } catch {
+    // not a byte stream
+    const reader = body.getReader();
+    return drain(reader, () => reader.read(), use);
+  }
+  let buffer = new ArrayBuffer(READ_CHUNK_BYTES);
+  return drain(
+    byob,
+    async () => {
+      const result = await byob.read(new Uint8Array(buffer));
+      if (result.value) buffer = result.value.buffer;
+      return result;
+    },
+    use,
+  );
+}
+
+async function drain(
+  reader: { cancel(): Promise<void> },
+  next: () => Promise<{ done: boolean; value?: Uint8Array | undefined }>,
+  use: (chunk: Uint8Array) => void,
+): Promise<void> {
+  try {
+    for (;;) {
+      const { done, value } = await next();
+      if (done || !value) return;
+      use(value);
+    }
+  } catch (error) {
+    await reader.cancel().catch(() => undefined);
+    throw error;
+  }
+}
+
+/** R2 fails the body of a truncated object ("did not see all expected bytes"). */
+function unreadable(manifest: Manifest, file: StoredFile, error: unknown): ApiError {
+  return new ApiError(
+    502,
+    `The file '${file.path}' of model '${manifest.id}' could not be read from the store (${error instanceof Error ? error.message : String(error)}): push the model again with \`models:push --force\`.`,
+    "model_file_unreadable",
+  );
+}
+
+function checksumMismatch(manifest: Manifest, file: StoredFile, digest: string, size: number): ApiError {
+  return new ApiError(
+    502,
+    `The file '${file.path}' of model '${manifest.id}' does not match its manifest (expected sha256 ${file.sha256}, ${file.size} bytes; found ${digest}, ${size} bytes): push the model again with \`models:push --force\`.`,
+    "checksum_mismatch",
+  );
 }
 
 /** Whether two manifests store the same bytes for a file (the file and its ORT-format copy). */

@@ -9,6 +9,8 @@ export interface ObjectStore {
 
 export interface StoredObject {
   readonly size: number;
+  /** The bytes as they arrive, so a large file can be placed without a whole copy in JS. Read once. */
+  readonly body: ReadableStream<Uint8Array>;
   arrayBuffer(): Promise<ArrayBuffer>;
   text(): Promise<string>;
 }
