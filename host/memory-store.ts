@@ -63,12 +63,13 @@ export class MemoryStore implements ObjectStore {
   }
 }
 
+/** The size of the chunks R2's bodies deliver in workerd. */
+const CHUNK_BYTES = 64 * 1024;
+
 /**
  * What R2 hands out: a byte stream, read into the reader's own buffer when it brings one (BYOB),
  * else in chunks that are fresh buffers.
  */
-const CHUNK_BYTES = 64 * 1024;
-
 function chunked(bytes: Uint8Array): ReadableStream<Uint8Array> {
   let offset = 0;
   return new ReadableStream({
