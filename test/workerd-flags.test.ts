@@ -30,7 +30,7 @@ async function gcInWorker(flags: string | undefined): Promise<string> {
 
 test("host/workerd.sh passes V8 flags to workerd through Miniflare's config", async () => {
   assert.equal(await gcInWorker("--expose-gc"), "function", "--expose-gc reached V8");
-  assert.equal(await gcInWorker("--expose-gc --no-concurrent-sparkplug"), "function", "several flags");
+  assert.equal(await gcInWorker("--expose-gc --single-threaded"), "function", "several flags");
   assert.equal(
     await gcInWorker(undefined),
     "undefined",
