@@ -3,6 +3,7 @@ import { dirname, join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { InferenceSession, Tensor } from "onnxruntime-web/wasm";
 import { loadTransformers, wasmOptions } from "../cli/lib/transformers.js";
+import { sampleWhileGrowing } from "../host/memory-sampler.js";
 import { MemoryStore } from "../host/memory-store.js";
 import { createSession } from "../src/runtime/load-session.js";
 import type { OrtRuntime } from "../src/runtime/ort.js";
@@ -274,8 +275,6 @@ function jsBytes(): number {
 
 /**
  * Peak JS + wasm memory from now until stop(), over a baseline taken after a full garbage collection.
- * ORT's memory grows from inside synchronous wasm calls, when no timer can run, so
- * Memory.prototype.grow is wrapped to sample right after each growth too.
  */
 async function watchLoadMemory(wasmBytes: () => number) {
   // Garbage left by what came before (the push, the runtime's start) would be freed during the load
@@ -296,20 +295,11 @@ async function watchLoadMemory(wasmBytes: () => number) {
     const total = js + wasmBytes();
     if (total > peak.peakLoadBytes) peak = { peakLoadBytes: total, peakLoadJsBytes: js };
   };
-  const grow = WebAssembly.Memory.prototype.grow;
-  WebAssembly.Memory.prototype.grow = function (this: WebAssembly.Memory, delta: number) {
-    const pages = grow.call(this, delta);
-    sample();
-    return pages;
-  };
-  const timer = setInterval(sample, 1);
-  sample();
+  const stopSampling = sampleWhileGrowing(sample);
   return {
     sample,
     stop() {
-      clearInterval(timer);
-      WebAssembly.Memory.prototype.grow = grow;
-      sample();
+      stopSampling();
       return peak;
     },
   };

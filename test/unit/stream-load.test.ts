@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { convertToOrt } from "../../cli/lib/model-folder.js";
 import { nodeRegistry } from "../../host/engine.js";
+import { sampleWhileGrowing } from "../../host/memory-sampler.js";
 import { MemoryStore } from "../../host/memory-store.js";
 import { matMulModel } from "../../host/tiny-onnx.js";
 import type { ApiError } from "../../src/errors.js";
@@ -84,8 +85,7 @@ async function answer(registry: ModelRegistry, id: string, inputs: number): Prom
 
 /**
  * The largest growth of JS ArrayBuffer memory (where a file read from the store would sit) during
- * `work`, sampled every millisecond the event loop is free and right after every growth of ORT's
- * wasm memory, which happens inside synchronous calls.
+ * `work`.
  */
 async function peakArrayBufferGrowth(work: () => Promise<unknown>): Promise<number> {
   const base = process.memoryUsage().arrayBuffers;
@@ -93,20 +93,12 @@ async function peakArrayBufferGrowth(work: () => Promise<unknown>): Promise<numb
   const sample = () => {
     peak = Math.max(peak, process.memoryUsage().arrayBuffers - base);
   };
-  const grow = WebAssembly.Memory.prototype.grow;
-  WebAssembly.Memory.prototype.grow = function (this: WebAssembly.Memory, delta: number) {
-    const pages = grow.call(this, delta);
-    sample();
-    return pages;
-  };
-  const timer = setInterval(sample, 1);
+  const stop = sampleWhileGrowing(sample);
   try {
     await work();
   } finally {
-    clearInterval(timer);
-    WebAssembly.Memory.prototype.grow = grow;
+    stop();
   }
-  sample();
   return peak;
 }
 
