@@ -39,7 +39,6 @@ try {
 
 /** Takes the fresh heap's free space (the blocks live as long as the process), so loads grow it. */
 function fillFreeHeap(runtime: OrtRuntime): void {
-  const chunk = new Uint8Array(64 * 1024);
   const start = runtime.wasmMemoryBytes();
-  while (runtime.heap && runtime.wasmMemoryBytes() === start) runtime.heap.place(chunk);
+  while (runtime.heap && runtime.wasmMemoryBytes() === start) runtime.heap.allocate(64 * 1024);
 }

@@ -38,8 +38,6 @@ export interface HeapBlock {
 export interface OrtHeap {
   /** A new block of ORT's heap, uninitialised. */
   allocate(size: number): HeapBlock;
-  /** Copies bytes into a new block of ORT's heap. */
-  place(bytes: Uint8Array): HeapBlock;
 }
 
 let started: Promise<OrtRuntime> | undefined;
@@ -180,12 +178,6 @@ class PinningHeap implements OrtHeap {
         this.free(pointer);
       },
     };
-  }
-
-  place(bytes: Uint8Array): HeapBlock {
-    const block = this.allocate(bytes.byteLength);
-    block.view.set(bytes);
-    return block;
   }
 }
 

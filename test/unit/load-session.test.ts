@@ -52,14 +52,14 @@ test("ORT's heap grows by what an allocation needs, and ORT keeps working in the
   const heap = runtime.heap;
   assert.ok(heap);
   const MB = 1 << 20;
-  heap.place(new Uint8Array(40 * MB));
+  heap.allocate(40 * MB);
   // Take the heap's free space, so the next block must grow it.
   const start = runtime.wasmMemoryBytes();
-  while (runtime.wasmMemoryBytes() === start) heap.place(new Uint8Array(64 * 1024));
+  while (runtime.wasmMemoryBytes() === start) heap.allocate(64 * 1024);
   const full = runtime.wasmMemoryBytes();
   // Emscripten's own policy grows a heap of this size by at least a fifth of it (over 11 MB).
   assert.ok(full - start <= MB, `the heap grew by ${(full - start) / MB} MB for a 64 KB block`);
-  heap.place(new Uint8Array(2 * MB));
+  heap.allocate(2 * MB);
   const grown = runtime.wasmMemoryBytes() - full;
   assert.ok(grown > MB && grown <= 3 * MB, `the heap grew by ${grown / MB} MB for a 2 MB block`);
   // ORT writes inputs and reads outputs through its views of the memory, which must see the growth.
