@@ -116,3 +116,101 @@ test("shop-assistant quantized: rows independent of the batch and of how the pro
     await float.release();
   }
 });
+
+/**
+ * The join of MatMuls that read one activation (cli/lib/quantize/join.ts) on the bundled models:
+ * the merged translator decoder (q, k and v in both If branches, every layer's cross-attention k
+ * and v on the encoder output) and the Llama decoder (q, k, v; gate and up). Each file computes, to
+ * the bit, what the file quantized without the join computes.
+ */
+test("joined MatMuls: the bundled decoders give the unjoined int8 file's outputs to the bit", async () => {
+  const { ort } = await startOrtInNode();
+  const open = (bytes: Uint8Array) =>
+    ort.InferenceSession.create(bytes, { executionProviders: ["wasm"], graphOptimizationLevel: "all" });
+  const int64 = (values: number[], dims: number[]) =>
+    new ort.Tensor("int64", BigInt64Array.from(values.map(BigInt)), dims);
+  const both = async (
+    file: string,
+    feedsFor: (session: InferenceSession) => Promise<Record<string, Tensor>[]>,
+  ) => {
+    const fp32 = new Uint8Array(await readFile(join(MODELS_DIR, file)));
+    const joined = quantizeOnnx(fp32);
+    assert.ok(joined.report.joined.length > 0, `${file}: something was joined`);
+    const sessions = [await open(joined.bytes), await open(quantizeOnnx(fp32, { join: false }).bytes)];
+    try {
+      const [withJoin, without] = sessions as [InferenceSession, InferenceSession];
+      for (const feeds of await feedsFor(without)) {
+        const expected = await without.run(feeds);
+        const got = await withJoin.run(feeds);
+        for (const name of without.outputNames) {
+          assert.deepEqual(got[name]?.data, expected[name]?.data, `${file}: ${name}`);
+        }
+      }
+    } finally {
+      for (const session of sessions) await session.release();
+    }
+  };
+
+  // the merged decoder's first step (no cache: cross-attention k, v on the encoder output), then a cached one
+  const [rows, source, hidden, heads] = [2, 7, 256, 4];
+  await both("phrase-translator/onnx/decoder_model_merged.onnx", async (session) => {
+    const encoded = new ort.Tensor(
+      "float32",
+      Float32Array.from({ length: rows * source * hidden }, (_, i) => Math.sin(i * 0.37) * 2),
+      [rows, source, hidden],
+    );
+    const common = {
+      encoder_attention_mask: int64(new Array(rows * source).fill(1), [rows, source]),
+      encoder_hidden_states: encoded,
+    };
+    const past = session.inputNames.filter((name) => name.startsWith("past_key_values."));
+    const empty = new ort.Tensor("float32", new Float32Array(0), [rows, heads, 0, hidden / heads]);
+    const first = {
+      ...common,
+      input_ids: int64([3004, 3004], [rows, 1]),
+      use_cache_branch: new ort.Tensor("bool", [false], [1]),
+      ...Object.fromEntries(past.map((name) => [name, empty])),
+    };
+    const present = await session.run(first);
+    const cached = {
+      ...common,
+      input_ids: int64([17, 250], [rows, 1]),
+      use_cache_branch: new ort.Tensor("bool", [true], [1]),
+      ...Object.fromEntries(
+        past.map((name) => [name, present[name.replace("past_key_values", "present")] as Tensor]),
+      ),
+    };
+    return [first, cached];
+  });
+
+  const config = JSON.parse(await readFile(join(folder, "config.json"), "utf8")) as {
+    num_hidden_layers: number;
+    num_key_value_heads: number;
+    head_dim: number;
+  };
+  await both("shop-assistant/onnx/model.onnx", async () => {
+    const prompt = [5, 81, 302, 17, 9, 1200];
+    const empty = new ort.Tensor("float32", new Float32Array(0), [
+      1,
+      config.num_key_value_heads,
+      0,
+      config.head_dim,
+    ]);
+    return [
+      {
+        input_ids: int64(prompt, [1, prompt.length]),
+        attention_mask: int64(new Array(prompt.length).fill(1), [1, prompt.length]),
+        position_ids: int64(
+          prompt.map((_, i) => i),
+          [1, prompt.length],
+        ),
+        ...Object.fromEntries(
+          Array.from({ length: config.num_hidden_layers }, (_, i) => [
+            [`past_key_values.${i}.key`, empty],
+            [`past_key_values.${i}.value`, empty],
+          ]).flat(),
+        ),
+      },
+    ];
+  });
+});

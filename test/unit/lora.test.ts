@@ -115,6 +115,55 @@ describe("LoRA inputs on a projection (fp32 MatMul and the int8 layout)", async 
     });
   }
 
+  test("int8 with q, k and v joined: each projection found at the Split, outputs those of the unjoined file", async () => {
+    const widths = { q_proj: 48, k_proj: 32, v_proj: 32 };
+    // the exporter's names, which the Split hands back
+    const output = (name: string) => `/m/layers.0/self_attn/${name}/MatMul_output_0`;
+    const projections = Object.entries(widths);
+    const model = modelBytes(
+      graph("qkv", {
+        inputs: [value("x", FLOAT, ["batch", "seq", IN])],
+        outputs: projections.map(([name]) => value(output(name), FLOAT)),
+        nodes: projections.map(([name]) =>
+          makeNode("MatMul", ["x", `w_${name}`], [output(name)], `/m/layers.0/self_attn/${name}/MatMul`),
+        ),
+        initializers: projections.map(([name, out], i) =>
+          makeTensor(`w_${name}`, [IN, out], randomValues(IN * out, 40 + i)),
+        ),
+      }),
+      14,
+    );
+    const joined = quantizeOnnx(model);
+    assert.equal(joined.report.joined.length, 1);
+    const rewritten = [joined.bytes, quantizeOnnx(model, { join: false }).bytes].map(addLoraInputs);
+    const modules = projections.map(([name, out]) => ({
+      name: `model.layers.0.self_attn.${name}`,
+      in: IN,
+      out,
+    }));
+    for (const { modules: found } of rewritten) {
+      assert.deepEqual(found, modules);
+    }
+    const rowAdapters = modules.map(({ name, out }, i) => {
+      const { a, b } = loraInputNames(name);
+      return { a, b, out, weights: [randomValues(IN * 2, 50 + i), randomValues(2 * out, 60 + i)] };
+    });
+    const feeds = {
+      x: floats(x, [2, 1, IN]),
+      ...Object.fromEntries(
+        rowAdapters.flatMap(({ a, b, out, weights: [wa, wb] }) => [
+          [a, floats(wa as Float32Array, [1, IN, 2])],
+          [b, floats(wb as Float32Array, [1, 2, out])],
+        ]),
+      ),
+    };
+    const [withJoin, without] = await Promise.all(rewritten.map(({ bytes }) => runOnnx(bytes, feeds)));
+    assert.deepEqual(withJoin, without);
+    const base = await runOnnx(joined.bytes, { x: floats(x, [2, 1, IN]) });
+    const k = output("k_proj");
+    assert.notDeepEqual(withJoin?.[k], base[k], "the adapter changes k");
+  });
+
   test("the stacked feeds are rebuilt when the rows change, reused while they do not", () => {
     const a = adapter("a", 2, 1);
     const b = adapter("b", 2, 5);

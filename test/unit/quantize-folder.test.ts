@@ -3,7 +3,7 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
-import { quantizeFolder } from "../../cli/lib/quantize/folder.js";
+import { describeReport, quantizeFolder } from "../../cli/lib/quantize/folder.js";
 import { decodeModel } from "../../cli/lib/quantize/onnx.js";
 import { FLOAT, graph, makeNode, makeTensor, modelBytes, randomValues, value } from "./helpers/graphs.js";
 
@@ -55,6 +55,30 @@ test("a folder without a float ONNX file is an error", async () => {
     await mkdir(join(folder, "onnx"));
     await writeFile(join(folder, "onnx", "model_quantized.onnx"), "int8 only");
     await assert.rejects(quantizeFolder(folder), /no float ONNX file/);
+  } finally {
+    await rm(folder, { recursive: true, force: true });
+  }
+});
+
+test("the report line counts the weights joined: q, k and v reading one activation become one matrix", async () => {
+  const folder = await mkdtemp(join(tmpdir(), "quantize-folder-"));
+  try {
+    await mkdir(join(folder, "onnx"));
+    const projections = ["q", "k", "v"];
+    const model = modelBytes(
+      graph("qkv", {
+        inputs: [value("x", FLOAT, ["rows", 32])],
+        outputs: projections.map((name) => value(name, FLOAT, ["rows", 32])),
+        nodes: projections.map((name) => makeNode("MatMul", ["x", `w${name}`], [name], `${name}_proj`)),
+        initializers: projections.map((name, i) =>
+          makeTensor(`w${name}`, [32, 32], randomValues(32 * 32, i + 2)),
+        ),
+      }),
+    );
+    await writeFile(join(folder, "onnx", "model.onnx"), model);
+    const [report] = await quantizeFolder(folder);
+    assert.ok(report);
+    assert.match(describeReport(report), /: .* -> .*, 3 weights int8 \(3 of them joined into 1 matrix\)$/);
   } finally {
     await rm(folder, { recursive: true, force: true });
   }

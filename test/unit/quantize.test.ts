@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { decodeModel } from "../../cli/lib/quantize/onnx.js";
+import { decodeModel, type GraphProto, type TensorProto } from "../../cli/lib/quantize/onnx.js";
 import { quantizeOnnx } from "../../cli/lib/quantize/rewrite.js";
 import { quantizeChannels, roundHalfEven, transposeInt8 } from "../../cli/lib/quantize/weights.js";
 import {
@@ -46,6 +46,26 @@ async function assertRowsIndependent(run: Run, batch: Float32Array, dims: number
   assert.deepEqual(split, alone, "a sequence fed in two parts differs from it fed whole");
 }
 
+/** A merged decoder's shape: x [batch, sequence, k] into one `If` on `use_cache_branch`, y [.., n]. */
+function mergedModel(
+  thenBranch: GraphProto,
+  elseBranch: GraphProto,
+  k: number,
+  n: number,
+  initializers: TensorProto[],
+): Uint8Array {
+  const ifNode = makeNode("If", ["use_cache_branch"], ["y"], "branch");
+  ifNode.attribute.push(graphAttribute("then_branch", thenBranch), graphAttribute("else_branch", elseBranch));
+  return modelBytes(
+    graph("merged", {
+      inputs: [value("x", FLOAT, ["batch", "sequence", k]), value("use_cache_branch", BOOL, [])],
+      outputs: [value("y", FLOAT, ["batch", "sequence", n])],
+      nodes: [ifNode],
+      initializers,
+    }),
+  );
+}
+
 function only(outputs: Record<string, Float32Array>, name: string): Float32Array {
   const found = outputs[name];
   if (!found) throw new Error(`no output '${name}'`);
@@ -87,7 +107,7 @@ describe("quantized graphs in onnxruntime-web", () => {
         opset,
       );
       const { bytes: quantized, report } = quantizeOnnx(bytes);
-      assert.deepEqual(report, { quantized: ["w"], kept: [] });
+      assert.deepEqual(report, { quantized: ["w"], joined: [], kept: [] });
 
       const dims = [4, 5, k];
       const x = randomValues(4 * 5 * k, 2, 3);
@@ -186,7 +206,7 @@ describe("quantized graphs in onnxruntime-web", () => {
       }),
     );
     const { bytes: quantized, report } = quantizeOnnx(bytes);
-    assert.deepEqual(report, { quantized: ["table"], kept: [] });
+    assert.deepEqual(report, { quantized: ["table"], joined: [], kept: [] });
     const stored = decodeModel(quantized).graph?.initializer.filter((t) => t.dims.length === 2) ?? [];
     assert.deepEqual(
       stored.map((t) => [t.dataType, t.dims.map(Number)]),
@@ -233,19 +253,7 @@ describe("quantized graphs in onnxruntime-web", () => {
       ],
       initializers: [makeTensor("local", [k, n], local)],
     });
-    const ifNode = makeNode("If", ["use_cache_branch"], ["y"], "branch");
-    ifNode.attribute.push(
-      graphAttribute("then_branch", thenBranch),
-      graphAttribute("else_branch", elseBranch),
-    );
-    const bytes = modelBytes(
-      graph("merged", {
-        inputs: [value("x", FLOAT, ["batch", "sequence", k]), value("use_cache_branch", BOOL, [])],
-        outputs: [value("y", FLOAT, ["batch", "sequence", n])],
-        nodes: [ifNode],
-        initializers: [makeTensor("shared", [k, n], shared)],
-      }),
-    );
+    const bytes = mergedModel(thenBranch, elseBranch, k, n, [makeTensor("shared", [k, n], shared)]);
     const { bytes: quantized, report } = quantizeOnnx(bytes);
     assert.deepEqual(report.quantized.sort(), ["local", "shared"]);
     const top = decodeModel(quantized).graph;
@@ -285,7 +293,7 @@ describe("quantized graphs in onnxruntime-web", () => {
       }),
     );
     const { bytes: quantized, report } = quantizeOnnx(bytes);
-    assert.deepEqual(report, { quantized: [], kept: ["w"] });
+    assert.deepEqual(report, { quantized: [], joined: [], kept: ["w"] });
     const x = randomValues(k * k, 13);
     const expected = await runOnnx(bytes, { x: floats(x, [k, k]) });
     assert.deepEqual(await runOnnx(quantized, { x: floats(x, [k, k]) }), expected);
@@ -310,7 +318,7 @@ describe("quantized graphs in onnxruntime-web", () => {
     const ops = (model: Uint8Array) => decodeModel(model).graph?.node.map((node) => node.opType) ?? [];
 
     const kept = quantizeOnnx(bytes, { keepFloat: (weight) => weight.tensor.name === "b" });
-    assert.deepEqual(kept.report, { quantized: ["a"], kept: ["b"] });
+    assert.deepEqual(kept.report, { quantized: ["a"], joined: [], kept: ["b"] });
     assert.equal(ops(kept.bytes).filter((op) => op === "MatMul").length, 1);
     const keptOut = only(await runOnnx(kept.bytes, { x: floats(x, [3, k]) }), "y");
     assert.ok(errorOnScale(keptOut, float) <= NEAR_FLOAT, `error ${errorOnScale(keptOut, float)}`);
@@ -319,5 +327,146 @@ describe("quantized graphs in onnxruntime-web", () => {
     assert.deepEqual(ops(tensor.bytes), ["DynamicQuantizeMatMul", "DynamicQuantizeMatMul"]);
     const tensorOut = only(await runOnnx(tensor.bytes, { x: floats(x, [3, k]) }), "y");
     assert.ok(errorOnScale(tensorOut, float) <= NEAR_FLOAT, `error ${errorOnScale(tensorOut, float)}`);
+  });
+
+  for (const opset of [12, 14]) {
+    test(`join (opset ${opset}): MatMuls reading one activation become one MatMul and a Split, to the bit`, async () => {
+      const k = 64;
+      const widths = { q: 32, k: 16, v: 16, other: 24 };
+      const weights = Object.fromEntries(
+        Object.entries(widths).map(([name, n], i) => [name, randomValues(k * n, 20 + i)]),
+      );
+      const bytes = modelBytes(
+        graph("qkv", {
+          inputs: [value("x", FLOAT, ["batch", "sequence", k])],
+          outputs: ["q", "k", "v", "o"].map((name) => value(name, FLOAT)),
+          nodes: [
+            makeNode("MatMul", ["x", "wq"], ["q"], "q_proj"),
+            makeNode("MatMul", ["x", "wk"], ["k"], "k_proj"),
+            makeNode("Relu", ["x"], ["rx"], "relu"),
+            makeNode("MatMul", ["rx", "wother"], ["o"], "other_proj"),
+            makeNode("MatMul", ["x", "wv"], ["v"], "v_proj"),
+          ],
+          initializers: Object.entries(weights).map(([name, w]) =>
+            makeTensor(`w${name}`, [k, widths[name as keyof typeof widths]], w),
+          ),
+        }),
+        opset,
+      );
+      const joined = quantizeOnnx(bytes);
+      const separate = quantizeOnnx(bytes, { join: false });
+      assert.deepEqual(joined.report.joined, [{ name: "wq+wk+wv_joined", parts: ["wq", "wk", "wv"] }]);
+      assert.deepEqual(joined.report.quantized.sort(), ["wk", "wother", "wq", "wv"]);
+      assert.deepEqual(separate.report.joined, []);
+      const count = (model: Uint8Array, op: string) =>
+        decodeModel(model).graph?.node.filter((node) => node.opType === op).length;
+      assert.equal(count(joined.bytes, "MatMulIntegerToFloat"), 2, "q, k, v in one integer MatMul");
+      assert.equal(count(joined.bytes, "Split"), 1);
+      assert.equal(count(separate.bytes, "MatMulIntegerToFloat"), 4);
+
+      const x = randomValues(3 * 5 * k, 24, 2);
+      const feeds = { x: floats(x, [3, 5, k]) };
+      assert.deepEqual(await runOnnx(joined.bytes, feeds), await runOnnx(separate.bytes, feeds));
+      const q = quantizeChannels(weights.k as Float32Array, k, widths.k, 1);
+      const got = only(await runOnnx(joined.bytes, feeds), "k");
+      assert.ok(maxRelativeError(got, int8MatMul(x, k, q.values, widths.k, q.scales)) <= SAME_ARITHMETIC);
+    });
+  }
+
+  test("join: the joined MatMul takes the first MatMul's place, whatever order the weights are stored in", async () => {
+    const [k, n] = [48, 32];
+    const bytes = modelBytes(
+      graph("order", {
+        inputs: [value("x", FLOAT, ["rows", k])],
+        outputs: [value("rb", FLOAT), value("a", FLOAT)],
+        nodes: [
+          makeNode("MatMul", ["x", "wb"], ["b"], "b_proj"),
+          makeNode("Relu", ["b"], ["rb"], "relu"),
+          makeNode("MatMul", ["x", "wa"], ["a"], "a_proj"),
+        ],
+        initializers: [
+          makeTensor("wa", [k, n], randomValues(k * n, 40)),
+          makeTensor("wb", [k, n], randomValues(k * n, 41)),
+        ],
+      }),
+    );
+    const joined = quantizeOnnx(bytes);
+    assert.deepEqual(joined.report.joined, [{ name: "wb+wa_joined", parts: ["wb", "wa"] }]);
+    const nodes = decodeModel(joined.bytes).graph?.node ?? [];
+    const produced = new Set([
+      "x",
+      ...(decodeModel(joined.bytes).graph?.initializer.map((t) => t.name) ?? []),
+    ]);
+    for (const node of nodes) {
+      for (const input of node.input)
+        assert.ok(produced.has(input), `${node.name} reads ${input} before it is written`);
+      for (const output of node.output) produced.add(output);
+    }
+    const feeds = { x: floats(randomValues(3 * k, 42), [3, k]) };
+    assert.deepEqual(
+      await runOnnx(joined.bytes, feeds),
+      await runOnnx(quantizeOnnx(bytes, { join: false }).bytes, feeds),
+    );
+  });
+
+  test("join in If branches: weights read together in both branches are joined once, outside", async () => {
+    const [k, n] = [48, 24];
+    const names = ["wq", "wk", "wv", "wa", "wb"];
+    const weights = names.map((name, i) => makeTensor(name, [k, n], randomValues(k * n, 30 + i)));
+    const projections = (prefix: string, input: string, read: string[]) =>
+      read.map((w) => makeNode("MatMul", [input, w], [`${prefix}_${w}`], `${prefix}_${w}_proj`));
+    const sumOf = (prefix: string, read: string[], output: string) =>
+      makeNode(
+        "Sum",
+        read.map((w) => `${prefix}_${w}`),
+        [output],
+        `${prefix}_sum`,
+      );
+    // q, k, v and a: read together in both branches, on each branch's own activation (in another
+    // order in the other); b: with them in one branch, alone in the other, so it stays apart
+    const thenBranch = graph("then", {
+      outputs: [value("then_y", FLOAT)],
+      nodes: [
+        makeNode("Neg", ["x"], ["then_x"], "then_neg"),
+        ...projections("then", "then_x", ["wq", "wk", "wv", "wa", "wb"]),
+        sumOf("then", ["wq", "wk", "wv", "wa", "wb"], "then_y"),
+      ],
+    });
+    const elseBranch = graph("else", {
+      outputs: [value("else_y", FLOAT)],
+      nodes: [
+        ...projections("else", "x", ["wv", "wq", "wa", "wk"]),
+        makeNode("Relu", ["x"], ["else_rx"], "else_relu"),
+        ...projections("else", "else_rx", ["wb"]),
+        makeNode("Mul", ["else_wq", "else_wb"], ["else_qb"], "else_mul"),
+        sumOf("else", ["wk", "wv", "wa"], "else_kva"),
+        makeNode("Sub", ["else_kva", "else_qb"], ["else_y"], "else_sub"),
+      ],
+    });
+    const bytes = mergedModel(thenBranch, elseBranch, k, n, weights);
+    const joined = quantizeOnnx(bytes);
+    const separate = quantizeOnnx(bytes, { join: false });
+    assert.deepEqual(joined.report.joined, [{ name: "wq+wk+wv+wa_joined", parts: ["wq", "wk", "wv", "wa"] }]);
+    const top = decodeModel(joined.bytes).graph;
+    const int8 = top?.initializer.filter((t) => t.dataType === 3).map((t) => [t.name, t.dims.map(Number)]);
+    assert.deepEqual(int8?.sort(), [
+      ["wb_quantized", [k, n]],
+      ["wq+wk+wv+wa_joined_quantized", [k, 4 * n]],
+    ]);
+    const branches = top?.node[0]?.attribute.map((a) => a.g?.node.map((node) => node.opType) ?? []) ?? [];
+    for (const ops of branches) {
+      assert.equal(ops.filter((op) => op === "MatMulIntegerToFloat").length, 2, "q, k, v, a joined; b apart");
+      assert.equal(ops.filter((op) => op === "Split").length, 1);
+    }
+
+    const x = randomValues(2 * 3 * k, 36, 2);
+    for (const cache of [true, false]) {
+      const feeds = { x: floats(x, [2, 3, k]), use_cache_branch: flag(cache) };
+      assert.deepEqual(
+        await runOnnx(joined.bytes, feeds),
+        await runOnnx(separate.bytes, feeds),
+        `branch ${cache}`,
+      );
+    }
   });
 });

@@ -15,15 +15,21 @@
  *
  * Projections are found by the node names the PyTorch exporter leaves (`/m/layers.3/mlp/down_proj/MatMul`,
  * `/model/layers.0/self_attn/q_proj/MatMul`), in the top graph; their module names are those of the
- * Hugging Face checkpoint (`model.layers.3.mlp.down_proj`), which peft's key names carry.
+ * Hugging Face checkpoint (`model.layers.3.mlp.down_proj`), which peft's key names carry. Where the
+ * quantizer joined the projections reading one activation (q, k and v; gate and up: one MatMul, then
+ * a Split, cli/lib/quantize/join.ts), each is found by the output the Split hands back under the
+ * exporter's name (`/m/layers.0/self_attn/k_proj/MatMul_output_0`), and its LoRA term is added there.
  */
 import {
   decodeModel,
   encodeModel,
   floatValueInfo,
   type GraphProto,
+  int64Values,
+  intsAttribute,
   makeNode,
   type NodeProto,
+  type TensorProto,
   tensorDims,
 } from "../quantize/onnx.js";
 
@@ -39,6 +45,7 @@ export const PROJECTIONS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj",
 
 const PROJECTION_NODE =
   /^\/[A-Za-z_]+\/layers\.(\d+)\/(self_attn|mlp)\/([a-z_]+_proj)\/MatMul(_int8_matmul)?$/;
+const PROJECTION_OUTPUT = /^\/[A-Za-z_]+\/layers\.(\d+)\/(self_attn|mlp)\/([a-z_]+_proj)\/MatMul_output_0$/;
 
 export function loraInputNames(module: string): { a: string; b: string } {
   return { a: `lora.${module}.A`, b: `lora.${module}.B` };
@@ -47,8 +54,9 @@ export function loraInputNames(module: string): { a: string; b: string } {
 interface Projection extends LoraModule {
   /** The float activation the projection reads. */
   x: string;
-  /** The node that writes the projection's output, and that output's name. */
+  /** The node that writes the projection's output, which of its outputs that is, and its name. */
   last: NodeProto;
+  output: number;
   y: string;
 }
 
@@ -57,32 +65,96 @@ export function findProjections(graph: GraphProto): Projection[] {
   const producer = new Map<string, NodeProto>();
   for (const node of graph.node) for (const output of node.output) producer.set(output, node);
   const byName = new Map(graph.node.map((node) => [node.name, node]));
-  const dims = new Map(graph.initializer.map((tensor) => [tensor.name, tensorDims(tensor)]));
+  const tensors = new Map(graph.initializer.map((tensor) => [tensor.name, tensor]));
+  const dims = (name: string) => {
+    const tensor = tensors.get(name);
+    return tensor ? tensorDims(tensor) : undefined;
+  };
+  // The int8 layout quantizes x with Div(x, scale) -> QuantizeLinear, and scales the integer
+  // product by the row scale in a Mul named after the original MatMul.
+  const floatInput = (matmul: NodeProto): string | undefined => {
+    const quantize = producer.get(matmul.input[0] ?? "");
+    const divide = quantize?.opType === "QuantizeLinear" ? producer.get(quantize.input[0] ?? "") : undefined;
+    return divide?.opType === "Div" ? divide.input[0] : undefined;
+  };
+  const rowScaleOf = (matmul: NodeProto) =>
+    byName.get(matmul.name.replace(/_int8_matmul$/, "_int8_row_scale"));
   const found: Projection[] = [];
   for (const node of graph.node) {
+    if (node.opType === "Split") {
+      found.push(...joinedProjections(node, producer, tensors, floatInput, rowScaleOf));
+      continue;
+    }
     const match = PROJECTION_NODE.exec(node.name);
     if (!match || !PROJECTIONS.includes(match[3] ?? "")) continue;
     const int8 = match[4] !== undefined;
     if (node.opType !== (int8 ? "MatMulIntegerToFloat" : "MatMul")) continue;
-    const weight = dims.get(node.input[1] ?? "");
+    const weight = dims(node.input[1] ?? "");
     if (weight?.length !== 2) continue;
     const name = `model.layers.${match[1]}.${match[2]}.${match[3]}`;
     let x = node.input[0] ?? "";
     let last = node;
     if (int8) {
-      // The int8 layout quantizes x with Div(x, scale) -> QuantizeLinear, and scales the integer
-      // product by the row scale in a Mul named after the original MatMul.
-      const quantize = producer.get(x);
-      const divide =
-        quantize?.opType === "QuantizeLinear" ? producer.get(quantize.input[0] ?? "") : undefined;
-      const rowScale = byName.get(node.name.replace(/_int8_matmul$/, "_int8_row_scale"));
-      if (divide?.opType !== "Div" || !rowScale) continue;
-      x = divide.input[0] ?? "";
+      const input = floatInput(node);
+      const rowScale = rowScaleOf(node);
+      if (!input || !rowScale) continue;
+      x = input;
       last = rowScale;
     }
-    found.push({ name, in: weight[0] as number, out: weight[1] as number, x, last, y: last.output[0] ?? "" });
+    const out = weight[1] as number;
+    found.push({ name, in: weight[0] as number, out, x, last, output: 0, y: last.output[0] ?? "" });
   }
   return found;
+}
+
+/** The projections a joined MatMul's Split hands back: fp32 MatMul or the int8 chain before it. */
+function joinedProjections(
+  split: NodeProto,
+  producer: Map<string, NodeProto>,
+  tensors: Map<string, TensorProto>,
+  floatInput: (matmul: NodeProto) => string | undefined,
+  rowScaleOf: (matmul: NodeProto) => NodeProto | undefined,
+): Projection[] {
+  const source = producer.get(split.input[0] ?? "");
+  let matmul: NodeProto | undefined;
+  let x: string | undefined;
+  if (source?.opType === "MatMul") {
+    matmul = source;
+    x = source.input[0];
+  } else if (source?.opType === "Mul") {
+    const integer = producer.get(source.input[0] ?? "");
+    if (integer?.opType === "MatMulIntegerToFloat" && rowScaleOf(integer) === source) {
+      matmul = integer;
+      x = floatInput(integer);
+    }
+  }
+  const weight = tensors.get(matmul?.input[1] ?? "");
+  const sizes = splitSizes(split, tensors);
+  if (!matmul || !x || !weight || !sizes || tensorDims(weight).length !== 2) return [];
+  const found: Projection[] = [];
+  split.output.forEach((y, output) => {
+    const match = PROJECTION_OUTPUT.exec(y);
+    if (!match || !PROJECTIONS.includes(match[3] ?? "")) return;
+    const name = `model.layers.${match[1]}.${match[2]}.${match[3]}`;
+    found.push({
+      name,
+      in: tensorDims(weight)[0] as number,
+      out: sizes[output] as number,
+      x,
+      last: split,
+      output,
+      y,
+    });
+  });
+  return found;
+}
+
+/** A Split's sizes: its second input (opset 13 on) or its `split` attribute. */
+function splitSizes(split: NodeProto, tensors: Map<string, TensorProto>): number[] | undefined {
+  const attribute = intsAttribute(split, "split");
+  if (attribute) return attribute;
+  const sizes = tensors.get(split.input[1] ?? "");
+  return sizes ? int64Values(sizes).map(Number) : undefined;
 }
 
 /** The LoRA-ready modules of a serialized model (empty when it has no Llama-style projections). */
@@ -105,9 +177,9 @@ export function addLoraInputs(bytes: Uint8Array): { bytes: Uint8Array; modules: 
     const baseOut = `${base}/base_output`;
     const down = `${base}/down`;
     const delta = `${base}/delta`;
-    const output = projection.last.output;
-    output[0] = baseOut;
+    projection.last.output[projection.output] = baseOut;
     inserted.set(projection.last, [
+      ...(inserted.get(projection.last) ?? []),
       makeNode("MatMul", [projection.x, a], [down], `${base}/MatMul_A`),
       makeNode("MatMul", [down, b], [delta], `${base}/MatMul_B`),
       makeNode("Add", [baseOut, delta], [projection.y], `${base}/Add`),

@@ -24,10 +24,13 @@ export async function floatOnnxFiles(folder: string): Promise<string[]> {
     .map((name) => `onnx/${name}`);
 }
 
-/** One line per file for the CLIs: sizes, how many weights became int8, which stayed float. */
+/** One line per file for the CLIs: sizes, how many weights became int8 (and joined), which stayed float. */
 export function describeReport(file: FileReport): string {
+  const parts = file.joined.reduce((count, join) => count + join.parts.length, 0);
+  const matrices = file.joined.length === 1 ? "1 matrix" : `${file.joined.length} matrices`;
+  const joined = file.joined.length > 0 ? ` (${parts} of them joined into ${matrices})` : "";
   const kept = file.kept.length > 0 ? `; kept float: ${file.kept.join(", ")}` : "";
-  return `${file.target}: ${formatBytes(file.sourceBytes)} -> ${formatBytes(file.targetBytes)}, ${file.quantized.length} weights int8${kept}`;
+  return `${file.target}: ${formatBytes(file.sourceBytes)} -> ${formatBytes(file.targetBytes)}, ${file.quantized.length} weights int8${joined}${kept}`;
 }
 
 export async function quantizeFolder(folder: string): Promise<FileReport[]> {

@@ -156,3 +156,39 @@ export function floatValues(tensor: TensorProto): Float32Array {
   }
   return Float32Array.from(tensor.floatData);
 }
+
+/** An int64 tensor's values, from `raw_data` or `int64_data`. */
+export function int64Values(tensor: TensorProto): bigint[] {
+  if (tensor.dataType !== TensorProto_DataType.INT64) throw new Error(`'${tensor.name}' is not int64`);
+  if (tensor.rawData.byteLength > 0) {
+    const copy = new Uint8Array(tensor.rawData);
+    return [...new BigInt64Array(copy.buffer, 0, copy.byteLength / 8)];
+  }
+  return [...tensor.int64Data];
+}
+
+/** Hands out names no graph of the model uses yet. */
+export class UniqueNames {
+  private readonly used = new Set<string>();
+
+  constructor(top: GraphProto) {
+    const collect = (graph: GraphProto): void => {
+      for (const list of [graph.initializer, graph.input, graph.output, graph.valueInfo]) {
+        for (const item of list) this.used.add(item.name);
+      }
+      for (const node of graph.node) {
+        this.used.add(node.name);
+        for (const name of [...node.input, ...node.output]) this.used.add(name);
+        for (const body of subgraphs(node)) collect(body);
+      }
+    };
+    collect(top);
+  }
+
+  take(base: string): string {
+    let name = base;
+    for (let n = 1; this.used.has(name); n++) name = `${base}_${n}`;
+    this.used.add(name);
+    return name;
+  }
+}

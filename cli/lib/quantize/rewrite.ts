@@ -11,7 +11,8 @@
  *   depend on its batch. MatMulIntegerToFloat (com.microsoft) is the standard ops' MatMulInteger,
  *   Cast and channel-scale Mul in one node: the same kernel and values, but on a small model's decode
  *   step, where per-node overhead dominates, it measured about 10% faster (bench/quantize.ts).
- *   Consumers of the same activation in one graph (Q, K and V; gate and up) share its quantization.
+ *   Consumers of the same activation in one graph share its quantization, and MatMuls reading one
+ *   activation (Q, K and V; gate and up) are first joined into one (join.ts): the same values, fewer nodes.
  * - Gather(E, ids): the int8 rows are gathered and only they are scaled (int8.py's construction),
  *   with the row scales stored as [V, 1] so no Unsqueeze is needed.
  * - An embedding tied to the LM head is stored once, in int8; the head reads it through a Transpose
@@ -20,6 +21,8 @@
  * Weights are searched through `If`/`Loop` subgraphs; new initializers go to the graph that held
  * the float one, so weights shared by both branches of a merged decoder stay shared.
  */
+
+import { type Joined, joinSharedMatMuls } from "./join.js";
 import {
   DataType,
   decodeModel,
@@ -34,6 +37,7 @@ import {
   makeTensor,
   type NodeProto,
   subgraphs,
+  UniqueNames,
 } from "./onnx.js";
 import { findWeights, type Weight, type WeightUse } from "./uses.js";
 import { quantizeChannels, transposeInt8 } from "./weights.js";
@@ -44,8 +48,10 @@ export const ZERO_POINT = 128;
 const MICROSOFT = "com.microsoft";
 
 export interface QuantizeReport {
-  /** Names of the float initializers now stored as int8. */
+  /** Names of the float initializers now stored as int8 (the parts of a joined one among them). */
   quantized: string[];
+  /** Weights of MatMuls reading one activation, now one int8 matrix each (see join.ts). */
+  joined: Joined[];
   /** Names of large float initializers left as they were (read by ops no rewrite handles). */
   kept: string[];
 }
@@ -62,6 +68,11 @@ export interface QuantizeOptions {
    * `tensor` exists to be measured against `row` (bench/quantize.ts), not to be served.
    */
   activations?: "row" | "tensor";
+  /**
+   * Join the MatMuls that read one activation before quantizing (join.ts; the default). The values
+   * are the same either way; `false` exists to check that and to measure what the join saves.
+   */
+  join?: boolean;
 }
 
 /** Quantizes a serialized model; returns the serialized result and what was done. */
@@ -80,18 +91,27 @@ export function quantizeModel(model: ModelProto, options: QuantizeOptions = {}):
   if (!top) throw new Error("The model has no graph.");
   const opset = defaultOpset(model);
   if (opset < 10) throw new Error(`QuantizeLinear needs opset 10 or later; the model imports opset ${opset}`);
+  const keepFloat = options.keepFloat ?? (() => false);
+  const joined =
+    options.join === false ? [] : joinSharedMatMuls(model, opset, (weight) => !keepFloat(weight));
+  const partsOf = new Map(joined.map((join) => [join.name, join.parts]));
+  // a joined weight is made only of weights keepFloat let through
+  const kept = (weight: Weight) =>
+    weight.axis === undefined || (!partsOf.has(weight.tensor.name) && keepFloat(weight));
   const rewriter = new Rewriter(top, opset, options.activations ?? "row");
-  const report: QuantizeReport = { quantized: [], kept: [] };
+  const report: QuantizeReport = { quantized: [], joined, kept: [] };
   const weights = findWeights(top);
-  const total = weights.filter((weight) => weight.axis !== undefined && !options.keepFloat?.(weight)).length;
+  const total = weights.filter((weight) => !kept(weight)).length;
+  let done = 0;
   for (const weight of weights) {
-    if (weight.axis === undefined || options.keepFloat?.(weight)) {
-      report.kept.push(weight.tensor.name);
+    const name = weight.tensor.name;
+    if (weight.axis === undefined || kept(weight)) {
+      report.kept.push(name);
       continue;
     }
     rewriter.quantize(weight, weight.axis);
-    report.quantized.push(weight.tensor.name);
-    options.onWeight?.(weight.tensor.name, report.quantized.length, total);
+    report.quantized.push(...(partsOf.get(name) ?? [name]));
+    options.onWeight?.(name, ++done, total);
   }
   rewriter.finish();
   if (rewriter.usesMicrosoft) importOpset(model, MICROSOFT, 1);
@@ -359,31 +379,5 @@ class RowQuantizer {
     const result = { values, scales: safe };
     this.done.set(x, result);
     return result;
-  }
-}
-
-/** Hands out names no graph of the model uses yet. */
-class UniqueNames {
-  private readonly used = new Set<string>();
-
-  constructor(top: GraphProto) {
-    const collect = (graph: GraphProto): void => {
-      for (const list of [graph.initializer, graph.input, graph.output, graph.valueInfo]) {
-        for (const item of list) this.used.add(item.name);
-      }
-      for (const node of graph.node) {
-        this.used.add(node.name);
-        for (const name of [...node.input, ...node.output]) this.used.add(name);
-        for (const body of subgraphs(node)) collect(body);
-      }
-    };
-    collect(top);
-  }
-
-  take(base: string): string {
-    let name = base;
-    for (let n = 1; this.used.has(name); n++) name = `${base}_${n}`;
-    this.used.add(name);
-    return name;
   }
 }

@@ -96,47 +96,67 @@ def tied_projection(weight_out_in):
 
 def check_against_onnx(weights, path, subset=False):
     """Checks that the int8 weights and scales of a quantized ONNX file are exactly those of `weights` (torch
-    [out, in] tensors quantized with int8.quantize_array on axis 0): all of them, or with `subset` each int8
-    tensor of the file is one of them. Returns the number of int8 tensors in the file."""
+    [out, in] tensors quantized with int8.quantize_array on axis 0), one output channel at a time: each int8
+    channel the file reads, with the scale it is read with, is a channel of one of them; and without `subset`,
+    every channel of every weight is in the file. Channel by channel because the quantizer joins the weights
+    MatMuls read from one activation (q, k and v) into one matrix: its columns are still those weights' columns.
+    Returns the number of int8 tensors in the file."""
     import hashlib
 
     import onnx
     from onnx import numpy_helper
 
-    def digest(a):
-        return hashlib.sha256(np.ascontiguousarray(a).tobytes()).hexdigest()
+    def channel(q_row, scale):
+        return hashlib.sha256(np.ascontiguousarray(q_row, dtype=np.int8).tobytes()
+                              + np.float32(scale).tobytes()).hexdigest()
 
-    want_q, want_s, scale_of = set(), set(), {}
+    want = set()
     for w in weights:
         q, scale = int8.quantize_array(w.detach().cpu().numpy(), axis=0)
-        want_q.add(digest(q))
-        want_s.add(digest(scale))
-        scale_of[digest(q)] = digest(scale)
-    got_q, got_s = set(), set()
-    count = [0]
+        want.update(channel(q[c], scale[c]) for c in range(q.shape[0]))
 
-    def visit(graph):
-        for t in graph.initializer:
-            if t.data_type == onnx.TensorProto.INT8 and len(t.dims) == 2:
-                count[0] += 1
-                a = numpy_helper.to_array(t)
-                # Gather tables are stored [out, in]; MatMul matrices [in, out]
-                got_q.add(digest(a) if digest(a) in want_q else digest(a.T))
-            elif t.data_type == onnx.TensorProto.FLOAT and (t.name.endswith("_scale") or "_row_scale" in t.name
-                                                             or "_scale_" in t.name) and len(t.dims) >= 1:
-                got_s.add(digest(numpy_helper.to_array(t).reshape(-1)))
+    graphs = []
+
+    def collect(graph):
+        graphs.append(graph)
         for node in graph.node:
             for attr in node.attribute:
                 if attr.type == onnx.AttributeProto.GRAPH:
-                    visit(attr.g)
+                    collect(attr.g)
 
-    visit(onnx.load(path).graph)
-    ok = got_q <= want_q if subset else got_q == want_q
-    assert ok, "int8 weights differ: %d in the file, %d from torch, %d shared" % (
-        len(got_q), len(want_q), len(got_q & want_q))
-    scales = {scale_of[d] for d in got_q}
-    assert scales <= got_s, "channel scales differ: %d of %d found" % (len(scales & got_s), len(scales))
-    return count[0]
+    collect(onnx.load(path).graph)
+    tensors = {t.name: t for g in graphs for t in g.initializer}
+    transposed = {n.output[0]: n.input[0] for g in graphs for n in g.node if n.op_type == "Transpose"}
+    count = sum(1 for t in tensors.values() if t.data_type == onnx.TensorProto.INT8 and len(t.dims) == 2)
+
+    def int8_matrix(name):
+        if name in transposed:  # a tied head reads the embedding's int8 table through a Transpose
+            return numpy_helper.to_array(tensors[transposed[name]]).T
+        return numpy_helper.to_array(tensors[name])
+
+    got = set()
+    for g in graphs:
+        for node in g.node:
+            if node.op_type == "MatMulIntegerToFloat":  # B [K, N] int8, its channels are columns
+                b, scales = int8_matrix(node.input[1]), numpy_helper.to_array(tensors[node.input[3]]).reshape(-1)
+                got.update(channel(b[:, c], scales[c]) for c in range(b.shape[1]))
+        # a Gather of an int8 table [V, H] and a Gather of its [V, 1] row scales by the same ids
+        gathers = [n for n in g.node if n.op_type == "Gather" and n.input[0] in tensors]
+        for table in gathers:
+            if tensors[table.input[0]].data_type != onnx.TensorProto.INT8:
+                continue
+            rows = numpy_helper.to_array(tensors[table.input[0]])
+            for other in gathers:
+                t = tensors[other.input[0]]
+                if (other.input[1] == table.input[1] and t.data_type == onnx.TensorProto.FLOAT
+                        and list(t.dims) == [rows.shape[0], 1]):
+                    scales = numpy_helper.to_array(t).reshape(-1)
+                    got.update(channel(rows[r], scales[r]) for r in range(rows.shape[0]))
+    assert got, "no int8 channel read in %s" % path
+    ok = got <= want if subset else got == want
+    assert ok, "int8 channels differ: %d in the file, %d from torch, %d shared" % (
+        len(got), len(want), len(got & want))
+    return count
 
 
 def _self_test():
