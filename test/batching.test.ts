@@ -7,6 +7,7 @@ import { loadedKey, startWorker, type TestWorker } from "../host/worker.js";
 import type { ApiError } from "../src/errors.js";
 import { batcherFor, batchStatsOf, type Stepper } from "../src/tasks/batcher.js";
 import { type DecodeOptions, DecodeRun } from "../src/tasks/causal-lm.js";
+import { runBytes } from "../src/tasks/run-memory.js";
 import { GREEDY } from "../src/tasks/sampling.js";
 import {
   MAX_BATCH_QUEUE,
@@ -43,6 +44,11 @@ function join(generator: TextGenerator, options: Omit<DecodeOptions, "eosIds">):
   return batcher.join({ ...options, eosIds });
 }
 
+/** A golden case as a greedy generation of the recipe's length. */
+function greedyCase(c: Golden["cases"][number]): Omit<DecodeOptions, "eosIds"> {
+  return { promptIds: c.input_ids, maxNewTokens: golden.max_new_tokens, n: 1, sampling: GREEDY, seed: 0 };
+}
+
 async function drain(stepper: Stepper): Promise<number[][]> {
   try {
     while (!stepper.done) await stepper.step();
@@ -60,30 +66,33 @@ describe("continuous batching on the bundled chat model", () => {
       const lease = await openGenerator(registry, await registry.manifest("shop-assistant"), dtype);
       try {
         const cases = [...golden.cases, ...golden.cases.slice(0, 2)];
-        const results = await Promise.all(
-          cases.map((c) =>
-            drain(
-              join(lease.value, {
-                promptIds: c.input_ids,
-                maxNewTokens: golden.max_new_tokens,
-                n: 1,
-                sampling: GREEDY,
-                seed: 0,
-              }),
-            ),
-          ),
-        );
+        const { session } = lease.value.lm;
+        const before = { runs: session.runs, ...batchStatsOf(session) };
+        const results = await Promise.all(cases.map((c) => drain(join(lease.value, greedyCase(c)))));
         results.forEach((generated, index) => {
           const c = cases[index];
           assert.ok(c);
           assert.deepEqual(generated[0], c[dtype].greedy_ids, `${c.name} in a batch of ${cases.length}`);
         });
-        const stats = batchStatsOf(lease.value.lm.session);
+        const stats = batchStatsOf(session);
         assert.ok(
           stats && stats.mean_batch_size > 2,
           `rows shared steps (mean batch ${stats?.mean_batch_size})`,
         );
         assert.equal(stats?.active_rows, 0);
+        assert.equal(
+          stats.prefilled_prompts - (before.prefilled_prompts ?? 0),
+          cases.length,
+          "every prompt was prefilled",
+        );
+        const prefillRuns = stats.prefill_runs - (before.prefill_runs ?? 0);
+        // The estimated run cost (no measurement in this store) fits a few of these prompts per run.
+        assert.ok(prefillRuns < cases.length, `prompts shared prefill runs (${prefillRuns} runs)`);
+        assert.equal(
+          session.runs - before.runs,
+          prefillRuns + stats.steps - (before.steps ?? 0),
+          "the session ran the prefills and the decode steps, nothing else",
+        );
       } finally {
         lease.release();
       }
@@ -163,6 +172,100 @@ describe("continuous batching on the bundled chat model", () => {
       assert.equal(tight.cache.stats().reserved_bytes, filler, "the batch holds nothing once it is empty");
     } finally {
       tight.cache.unreserve(filler);
+      lease.release();
+    }
+  });
+
+  for (const dtype of ["int8", "fp32"] as const) {
+    test(`${dtype}: prompts of different lengths prefilled together in pieces keep their greedy goldens`, async () => {
+      // A registry of its own, so the session's batcher counts only these generations.
+      const own = nodeRegistry(await quickStore(`${MODELS_DIR}/shop-assistant`, "shop-assistant"));
+      const lease = await openGenerator(own, await own.manifest("shop-assistant"), dtype);
+      try {
+        const results = await Promise.all(
+          golden.cases.map((c) => drain(join(lease.value, { ...greedyCase(c), prefillChunk: 7 }))),
+        );
+        golden.cases.forEach((c, index) => {
+          assert.deepEqual(results[index]?.[0], c[dtype].greedy_ids, c.name);
+        });
+        const longest = Math.max(...golden.cases.map((c) => c.input_ids.length));
+        const stats = batchStatsOf(lease.value.lm.session);
+        assert.equal(stats?.prefills, 1, "one prefill of every prompt, left-padded to the longest");
+        assert.equal(stats?.prefill_runs, Math.ceil(longest / 7), "in pieces of 7 padded positions");
+      } finally {
+        lease.release();
+      }
+    });
+  }
+
+  test("a batch borrows idle model budget for run memory beyond the allowance, gives it back, and never evicts for it", async () => {
+    const own = nodeRegistry(await quickStore(`${MODELS_DIR}/shop-assistant`, "shop-assistant"));
+    // An idle model in the cache: borrowing may use free budget only, never evict it.
+    (await openGenerator(own, await own.manifest("shop-assistant"), "fp32")).release();
+    const lease = await openGenerator(own, await own.manifest("shop-assistant"), "int8");
+    const cases = golden.cases.slice(0, 4);
+    const { runCost, lm } = lease.value;
+    const { past, kvHeads, headDim } = lm.layout;
+    const longest = Math.max(...cases.map((c) => c.input_ids.length)) + golden.max_new_tokens;
+    const kv = (rows: number) => rows * longest * past.length * 2 * kvHeads * headDim * 4;
+    const decode = (rows: number) => runBytes(runCost, rows, 1, longest);
+    // The allowance holds the decode run of two rows; four need twice that.
+    const allowance = decode(2);
+    const batcher = batcherFor(lm, {
+      maxRows: MAX_BATCH_ROWS,
+      maxQueue: MAX_BATCH_QUEUE,
+      cost: runCost,
+      allowance,
+      memory: own.cache,
+    });
+    const start = (c: (typeof cases)[number]) =>
+      batcher.join({
+        promptIds: c.input_ids,
+        maxNewTokens: golden.max_new_tokens,
+        n: 1,
+        sampling: GREEDY,
+        seed: 0,
+        eosIds,
+        prefillChunk: 1,
+      });
+    try {
+      const members = cases.map(start);
+      await members[0]?.step();
+      const running = batcher.stats();
+      assert.equal(running.active_rows, 4, "all four admitted at once");
+      assert.equal(running.borrowed_run_bytes, decode(4) - allowance);
+      assert.equal(running.kv_cache_bytes, kv(4));
+      assert.equal(own.cache.stats().reserved_bytes, kv(4) + decode(4) - allowance);
+      const results = await Promise.all(members.map(drain));
+      assert.deepEqual(
+        results.map((generated) => generated[0]),
+        cases.map((c) => c.int8.greedy_ids),
+      );
+      assert.equal(own.cache.stats().reserved_bytes, 0, "all given back once the rows have left");
+      assert.equal(batcher.stats().prefills, 1, "the four prompts were prefilled together");
+
+      // Free budget for the cache of four rows but the borrowed run memory of three: the fourth
+      // waits (nothing is evicted for it), then runs once rows have left.
+      const { budget_bytes, used_bytes } = own.cache.stats();
+      const free = kv(4) + decode(3) - allowance + Math.floor((decode(4) - decode(3)) / 2);
+      const filler = budget_bytes - used_bytes - free;
+      assert.ok(own.cache.reserve(filler, false));
+      try {
+        const second = cases.map(start);
+        await second[0]?.step();
+        assert.equal(batcher.stats().active_rows, 3, "three rows fit what is free");
+        assert.equal(batcher.stats().queued, 1);
+        const again = await Promise.all(second.map(drain));
+        assert.deepEqual(
+          again.map((generated) => generated[0]),
+          cases.map((c) => c.int8.greedy_ids),
+        );
+        assert.equal(own.cache.stats().evictions, 0, "the idle fp32 model stayed");
+        assert.equal(own.cache.stats().reserved_bytes, filler);
+      } finally {
+        own.cache.unreserve(filler);
+      }
+    } finally {
       lease.release();
     }
   });

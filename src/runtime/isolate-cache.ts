@@ -45,7 +45,10 @@ interface Entry {
 export interface CacheStats {
   budget_bytes: number;
   used_bytes: number;
-  /** Of `used_bytes`, what running work holds beside the models (decoder batches' KV caches). */
+  /**
+   * Of `used_bytes`, what running work holds beside the models: decoder batches' KV caches and the
+   * run memory a batch takes beyond RUN_MEMORY_MB while it runs (per session in `/v1/stats`).
+   */
   reserved_bytes: number;
   hits: number;
   misses: number;
@@ -66,11 +69,13 @@ export class IsolateCache {
   /**
    * Takes bytes for something that is not a cached entry but lives beside them for a while (a
    * decoder batch's KV cache, kept in JS between steps), evicting idle entries to make room.
-   * Takes nothing and answers false when the entries in use leave no room for it.
+   * Takes nothing and answers false when the entries in use leave no room for it. With `evict`
+   * false only the budget no entry holds is taken: for bytes that merely make running work faster
+   * (a batch's run memory beyond RUN_MEMORY_MB), which are not worth reloading a model later.
    */
-  reserve(bytes: number): boolean {
+  reserve(bytes: number, evict = true): boolean {
     const idle = [...this.entries.values()]
-      .filter((entry) => entry.loaded && entry.users === 0)
+      .filter((entry) => evict && entry.loaded && entry.users === 0)
       .sort((a, b) => a.lastUsed - b.lastUsed);
     const idleBytes = idle.reduce((sum, entry) => sum + entry.cost, 0);
     if (this.usedBytes() - idleBytes + bytes > this.budgetBytes) return false;

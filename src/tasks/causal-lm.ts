@@ -229,8 +229,10 @@ export class DecodeRun extends Choices {
  * Feeds for rows of equal new-token counts over a cache `width` positions wide. Each row's real
  * positions (`lengths`) are right-aligned in the cache: `attention_mask` zeroes the padding on the
  * left and `position_ids` count the row's own positions, so rows of different lengths can share a
- * run (continuous batching) and a lone row is simply one whose length is the width. `adapters`
- * names each row's LoRA adapter, if the graph takes them (none: every row runs the base).
+ * run (continuous batching) and a lone row is simply one whose length is the width. `pads` counts,
+ * per row, the new tokens that are left padding too (prompts of different lengths prefilled
+ * together); they are masked out and their positions are 0. `adapters` names each row's LoRA
+ * adapter, if the graph takes them (none: every row runs the base).
  */
 export function decoderFeeds(
   lm: CausalLM,
@@ -239,6 +241,7 @@ export function decoderFeeds(
   width: number,
   cache: Feeds | undefined,
   adapters: readonly (LoraAdapter | undefined)[] = [undefined],
+  pads: readonly number[] = [],
 ): Feeds {
   const { layout, session } = lm;
   const { ort } = session;
@@ -251,12 +254,17 @@ export function decoderFeeds(
   if (layout.hasAttentionMask) {
     const total = width + length;
     const mask = new BigInt64Array(rows * total);
-    for (const [row, real] of lengths.entries())
-      mask.fill(1n, row * total + (width - real), (row + 1) * total);
+    for (const [row, real] of lengths.entries()) {
+      mask.fill(1n, row * total + (width - real), row * total + width);
+      mask.fill(1n, row * total + width + (pads[row] ?? 0), (row + 1) * total);
+    }
     feeds.attention_mask = new ort.Tensor("int64", mask, [rows, total]);
   }
   if (layout.hasPositionIds) {
-    const positions = lengths.flatMap((real) => Array.from({ length }, (_, i) => real + i));
+    const positions = lengths.flatMap((real, row) => {
+      const pad = pads[row] ?? 0;
+      return Array.from({ length }, (_, i) => (i < pad ? 0 : real + i - pad));
+    });
     feeds.position_ids = int64Tensor(ort, positions, [rows, length]);
   }
   if (layout.hasCacheBranch) {

@@ -134,6 +134,19 @@ describe("isolate cache", () => {
     holdB.release();
   });
 
+  test("a reservation that may not evict takes only the budget no entry holds", async () => {
+    const cache = new IsolateCache(100);
+    const a = ready("a", 40);
+    (await cache.acquire(a.request("a"))).release();
+    assert.equal(cache.reserve(70, false), false, "idle a is not evicted for it");
+    assert.equal(a.disposed, 0);
+    assert.equal(cache.stats().reserved_bytes, 0, "a refused reservation takes nothing");
+    assert.equal(cache.reserve(60, false), true, "the free budget is enough");
+    assert.equal(cache.stats().used_bytes, 100);
+    assert.equal(cache.has("a"), true);
+    cache.unreserve(60);
+  });
+
   test("releasing a lease twice counts once", async () => {
     const cache = new IsolateCache(100);
     const lease = await cache.acquire(ready("a").request("a"));
