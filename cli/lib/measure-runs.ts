@@ -127,11 +127,21 @@ export function probePlans(shape: RunShape): Plan[] | undefined {
 /** Readings past this growth end a plan: the fit has what it needs, and bigger runs only take time. */
 const ENOUGH_BYTES = 64 * 2 ** 20;
 const ENOUGH_READINGS = 3;
+/**
+ * ORT's heap grows in 1 MB steps (runtime/ort.ts), so a reading of a few MB is off by up to a step,
+ * a large part of it: three such readings (intent-bert's 1, 3 and 10 MB) fitted a cost 44% above a
+ * 40 x 100-token run's growth. Only readings of at least this count towards ENOUGH_READINGS.
+ */
+const SOLID_READING_BYTES = 8 * 2 ** 20;
 
 function runProbes(path: string, format: ModelFormat, probes: Probe[]): Promise<number[]> {
   return new Promise((resolve, reject) => {
     const script = fileURLToPath(new URL("./run-probes.ts", import.meta.url));
-    const stop = JSON.stringify({ bytes: ENOUGH_BYTES, readings: ENOUGH_READINGS });
+    const stop = JSON.stringify({
+      bytes: ENOUGH_BYTES,
+      readings: ENOUGH_READINGS,
+      minBytes: SOLID_READING_BYTES,
+    });
     const args = ["--import", "tsx", script, path, format, JSON.stringify(probes), stop];
     execFile(process.execPath, args, { maxBuffer: 1 << 20 }, (error, stdout, stderr) => {
       if (error) return reject(new Error(stderr.trim() || error.message));

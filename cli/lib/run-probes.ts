@@ -13,7 +13,7 @@ import { describeValues } from "../../src/runtime/session.js";
  * wasm memory never shrinks and a finished run's memory is reused by the next, so a run shows
  * only as growth past the previous peak: the sizes must come in increasing order of work, and
  * each reading is the peak so far, which is what the largest run so far costs an isolate.
- * Usage: run-probes.ts <file> <onnx|ort> '<json Probe[]>' ['{"bytes": stop past this growth, "readings": stop after this many growing runs}'];
+ * Usage: run-probes.ts <file> <onnx|ort> '<json Probe[]>' ['{"bytes": stop past this growth, "readings": stop after this many growing runs, "minBytes": counting only readings of at least this}'];
  * prints one JSON line.
  */
 export interface Probe {
@@ -27,7 +27,7 @@ export interface Probe {
 }
 
 const [path = "", format = "ort", plan = "[]", stopAt = "{}"] = process.argv.slice(2);
-const stop = JSON.parse(stopAt) as { bytes?: number; readings?: number };
+const stop = JSON.parse(stopAt) as { bytes?: number; readings?: number; minBytes?: number };
 try {
   const runtime = await startOrtInNode();
   const created = await createSession(runtime, new Uint8Array(await readFile(path)), format as ModelFormat);
@@ -50,7 +50,7 @@ try {
   for (const probe of probes) {
     await run(probe);
     const bytes = runtime.wasmMemoryBytes() - loaded;
-    if (bytes > Math.max(0, ...grown)) increases++;
+    if (bytes > Math.max(0, ...grown) && bytes >= (stop.minBytes ?? 0)) increases++;
     grown.push(bytes);
     if (
       bytes >= (stop.bytes ?? Number.POSITIVE_INFINITY) ||
