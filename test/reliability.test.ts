@@ -173,6 +173,31 @@ describe("reliability: bad requests on every route, and work that would amplify 
     assert.deepEqual(order, ["classify", "translation"], "the small request did not wait for the long one");
   });
 
+  test("a request is answered while a long chat stream runs, not after it", async () => {
+    // Each decode step yields a turn of workerd's event loop; without it the isolate took no other
+    // request until the stream's last token.
+    const response = await worker.post("/v1/chat/completions", {
+      model: "shop-assistant",
+      messages: [{ role: "user", content: "hi" }],
+      max_tokens: 300,
+      stream: true,
+      logit_bias: { "0": -100, "2": -100 },
+    });
+    assert.equal(response.status, 200);
+    const reader = (response.body as ReadableStream<Uint8Array>).getReader();
+    const order: string[] = [];
+    await reader.read();
+    const draining = (async () => {
+      while (!(await reader.read()).done);
+      order.push("stream");
+    })();
+    const health = await worker.fetch("/healthz");
+    order.push("healthz");
+    await draining;
+    assert.equal(health.status, 200);
+    assert.deepEqual(order, ["healthz", "stream"], "the small request did not wait for the stream");
+  });
+
   for (const shape of [
     [512, 128],
     [4096, 128],
