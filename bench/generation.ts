@@ -1,12 +1,10 @@
-import type { Tensor } from "onnxruntime-web/wasm";
 import { loadTransformers, wasmOptions } from "../cli/lib/transformers.js";
 import { MODELS_DIR } from "../host/paths.js";
-import type { Feeds } from "../src/runtime/session.js";
-import { type CausalLM, generateIds } from "../src/tasks/causal-lm.js";
+import { generateIds } from "../src/tasks/causal-lm.js";
 import { GREEDY } from "../src/tasks/sampling.js";
-import { emptyCache } from "../src/tasks/tensors.js";
 import { chatPrompt, openGenerator } from "../src/tasks/text-generation.js";
-import { prepareModel } from "./setup.js";
+import { bareLoop } from "./bare-loop.js";
+import { fixedLengthChat, prepareModel, startLoopWorker } from "./setup.js";
 import { ms, percentile, ratio, table, timeIt } from "./stats.js";
 
 /**
@@ -48,51 +46,6 @@ function summary(speed: Speed) {
   };
 }
 
-/** Bare loop: feeds built by hand, argmax in a plain loop, nothing else. */
-export async function bareLoop(lm: CausalLM, prompt: number[], newTokens: number) {
-  const { session, layout } = lm;
-  const { ort } = session;
-  let past: Feeds = {};
-  for (const layer of layout.past) {
-    for (const name of [layer.key, layer.value]) {
-      past[name] = emptyCache(ort, layout.kvType, 1, layout.kvHeads, layout.headDim);
-    }
-  }
-  let tokens = prompt;
-  let length = 0;
-  let first = 0;
-  const started = performance.now();
-  for (let step = 0; step < newTokens; step++) {
-    const total = length + tokens.length;
-    const feeds: Feeds = {
-      ...past,
-      input_ids: new ort.Tensor("int64", BigInt64Array.from(tokens, BigInt), [1, tokens.length]),
-      attention_mask: new ort.Tensor("int64", new BigInt64Array(total).fill(1n), [1, total]),
-      position_ids: new ort.Tensor(
-        "int64",
-        BigInt64Array.from(tokens, (_, i) => BigInt(length + i)),
-        [1, tokens.length],
-      ),
-    };
-    const outputs = await session.run(feeds);
-    const logits = outputs.logits as Tensor;
-    const vocab = logits.dims[2] ?? 0;
-    const data = logits.data as Float32Array;
-    const offset = (tokens.length - 1) * vocab;
-    let best = 0;
-    for (let i = 1; i < vocab; i++) if ((data[offset + i] ?? 0) > (data[offset + best] ?? 0)) best = i;
-    past = {};
-    for (const layer of layout.past) {
-      past[layer.key] = outputs[layer.presentKey] as Tensor;
-      past[layer.value] = outputs[layer.presentValue] as Tensor;
-    }
-    length = total;
-    tokens = [best];
-    if (step === 0) first = performance.now() - started;
-  }
-  return { first, total: performance.now() - started };
-}
-
 function speedFrom(first: number, total: number, promptLength: number, newTokens: number, speed: Speed) {
   speed.ttft.push(first);
   speed.prefillPerSecond.push((promptLength * 1000) / first);
@@ -101,7 +54,9 @@ function speedFrom(first: number, total: number, promptLength: number, newTokens
 
 export async function benchGeneration(only?: string[]): Promise<string> {
   if (only && !only.includes(MODEL)) return "";
-  const { registry, manifest, worker } = await prepareModel(MODEL, { directSocket: true });
+  const { registry, manifest, worker, store } = await prepareModel(MODEL, { directSocket: true });
+  const loopWorker = await startLoopWorker(store);
+  const loopUrl = loopWorker.directUrl ?? loopWorker.url;
   // Timed on the worker's own socket: Miniflare's entry worker, which production does not have,
   // adds a worker hop to every request and every streamed chunk.
   const workerUrl = worker.directUrl ?? worker.url;
@@ -117,6 +72,8 @@ export async function benchGeneration(only?: string[]): Promise<string> {
       const prompts = PROMPTS.map((messages) => chatPrompt(generator, messages));
       const noEos = new Set<number>();
       const bare: Speed = { ttft: [], decodePerSecond: [], prefillPerSecond: [] };
+      const bareInWorkerd: Speed = { ttft: [], decodePerSecond: [], prefillPerSecond: [] };
+      const bareInWorkerdYielding: Speed = { ttft: [], decodePerSecond: [], prefillPerSecond: [] };
       const engine: Speed = { ttft: [], decodePerSecond: [], prefillPerSecond: [] };
       const viaWorker: Speed = { ttft: [], decodePerSecond: [], prefillPerSecond: [] };
       const reference: Speed = { ttft: [], decodePerSecond: [], prefillPerSecond: [] };
@@ -129,6 +86,12 @@ export async function benchGeneration(only?: string[]): Promise<string> {
           const keep = round > 0;
           const b = await bareLoop(generator.lm, prompt, NEW_TOKENS);
           if (keep) speedFrom(b.first, b.total, prompt.length, NEW_TOKENS, bare);
+          collectGarbage();
+          const w = await workerdLoopTimes(loopUrl, dtype, prompt, b.last, false);
+          if (keep) speedFrom(w.first, w.total, prompt.length, NEW_TOKENS, bareInWorkerd);
+          collectGarbage();
+          const wy = await workerdLoopTimes(loopUrl, dtype, prompt, b.last, true);
+          if (keep) speedFrom(wy.first, wy.total, prompt.length, NEW_TOKENS, bareInWorkerdYielding);
 
           const [first] = await timeIt(() =>
             generateIds(generator.lm, {
@@ -151,6 +114,9 @@ export async function benchGeneration(only?: string[]): Promise<string> {
           if (keep) speedFrom(first, total, prompt.length, NEW_TOKENS, engine);
 
           const messages = PROMPTS[prompts.indexOf(prompt)] ?? [];
+          // The client's own collector, with transformers.js's model in this process, must not pause
+          // a stream it is timing: a full collection before each one.
+          collectGarbage();
           // A keep-alive socket that workerd closed while this process was busy is retried once.
           const streamed = await streamTimes(workerUrl, dtype, messages, generator.eosIds).catch(() =>
             streamTimes(workerUrl, dtype, messages, generator.eosIds),
@@ -192,6 +158,8 @@ export async function benchGeneration(only?: string[]): Promise<string> {
       for (const [name, speed] of [
         ["bare onnxruntime-web loop", bare],
         ["engine in Node", engine],
+        ["bare loop in workerd (HTTP)", bareInWorkerd],
+        ["bare loop in workerd, a turn per step", bareInWorkerdYielding],
         ["worker (HTTP, streamed)", viaWorker],
         ["transformers.js generate()", reference],
       ] as const) {
@@ -208,6 +176,7 @@ export async function benchGeneration(only?: string[]): Promise<string> {
     }
   } finally {
     await worker.close();
+    await loopWorker.close();
   }
   return [
     `### Generation: ${MODEL}, greedy, ${NEW_TOKENS} new tokens, English and Chinese chat prompts`,
@@ -234,18 +203,50 @@ export async function benchGeneration(only?: string[]): Promise<string> {
  * Streams a chat completion from the worker with EOS banned (so it runs the full length), timing
  * the first content chunk and the end; the token count comes from the streamed usage.
  */
+/**
+ * The bare loop in workerd (bench/workerd-loop.ts), timed by the client since workerd's clock stands
+ * still while code runs: the prompt alone, then the prompt and NEW_TOKENS - 1 steps. The first time
+ * is the loop's time to first token over HTTP; the difference is its decode. With `pause`, the loop
+ * yields a turn of the event loop between steps, as the worker's generations must: without it
+ * workerd answers no other request until the loop ends (a `GET /healthz` sent during a stream
+ * whose steps did not yield was answered only after the stream's last token).
+ */
+async function workerdLoopTimes(
+  url: URL,
+  dtype: string,
+  prompt: number[],
+  expectedLast: number,
+  pause: boolean,
+) {
+  const run = async (steps: number) => {
+    const query = new URLSearchParams({
+      model: MODEL,
+      dtype,
+      prompt: prompt.join(","),
+      steps: String(steps),
+      pause: pause ? "1" : "0",
+    });
+    const [time, answer] = await timeIt(async () => (await fetch(new URL(`/?${query}`, url))).text());
+    return { time, last: Number(answer) };
+  };
+  const first = await run(1);
+  const whole = await run(NEW_TOKENS);
+  if (whole.last !== expectedLast) {
+    throw new Error(`the bare loop in workerd ended on token ${whole.last}, in Node on ${expectedLast}`);
+  }
+  return { first: first.time, total: whole.time };
+}
+
+/** A full collection in this process when `--expose-gc` (as `npm run bench` runs) made one available. */
+function collectGarbage(): void {
+  (globalThis as { gc?: () => void }).gc?.();
+}
+
 async function streamTimes(url: URL, dtype: string, messages: unknown[], eosIds: Set<number>) {
   const started = performance.now();
   const response = await fetch(new URL("/v1/chat/completions", url), {
     method: "POST",
-    body: JSON.stringify({
-      model: `${MODEL}:${dtype}`,
-      messages,
-      max_tokens: NEW_TOKENS,
-      stream: true,
-      stream_options: { include_usage: true },
-      logit_bias: Object.fromEntries([...eosIds].map((id) => [String(id), -100])),
-    }),
+    body: JSON.stringify(fixedLengthChat(`${MODEL}:${dtype}`, messages, NEW_TOKENS, eosIds)),
   });
   if (!response.body) return undefined;
   const reader = response.body.getReader();

@@ -6,7 +6,7 @@ import { MemoryStore } from "../host/memory-store.js";
 import { DIST_DIR, MODELS_DIR } from "../host/paths.js";
 import { startWorker, type TestWorker } from "../host/worker.js";
 import { PROMPTS } from "./generation.js";
-import { copyModel } from "./setup.js";
+import { copyModel, fixedLengthChat } from "./setup.js";
 import { ms, percentile, table } from "./stats.js";
 
 /**
@@ -89,14 +89,7 @@ async function markedStream(worker: TestWorker, messages: unknown[], eosIds: Set
   const sent = now();
   const response = await fetch(new URL("/v1/chat/completions", worker.directUrl ?? worker.url), {
     method: "POST",
-    body: JSON.stringify({
-      model: `${MODEL}:${DTYPE}`,
-      messages,
-      max_tokens: NEW_TOKENS,
-      stream: true,
-      stream_options: { include_usage: true },
-      logit_bias: Object.fromEntries([...eosIds].map((id) => [String(id), -100])),
-    }),
+    body: JSON.stringify(fixedLengthChat(`${MODEL}:${DTYPE}`, messages, NEW_TOKENS, eosIds)),
   });
   if (!response.body) throw new Error(`no stream: ${response.status}`);
   const decoder = new TextDecoder();

@@ -5,6 +5,7 @@ import { benchConcurrency } from "./concurrency.js";
 import { benchEmbeddings } from "./embeddings.js";
 import { benchFoundation } from "./foundation.js";
 import { benchGeneration } from "./generation.js";
+import { benchInt8Kernels } from "./int8-kernels.js";
 import { benchLora } from "./lora.js";
 import { benchMemory } from "./memory.js";
 import { benchProfile } from "./profile.js";
@@ -23,6 +24,7 @@ const sections: Record<string, (models?: string[]) => Promise<string>> = {
   translation: benchTranslation,
   embeddings: benchEmbeddings,
   quantize: benchQuantize,
+  kernels: benchInt8Kernels,
   memory: benchMemory,
   captioning: benchCaptioning,
   scale: benchScale,

@@ -56,12 +56,14 @@ export interface WorkerOptions {
   inspectorPort?: number;
   /** Also serve the worker on a socket of its own (`directUrl`), for timing it without the proxy. */
   directSocket?: boolean;
+  /** Another build than dist/ (`npm run build`), e.g. a benchmark's own worker. */
+  dist?: string;
 }
 
 export async function startWorker(options: WorkerOptions = {}): Promise<TestWorker> {
   // Miniflare reads the variable when it starts workerd; a caller's own choice is kept.
   process.env.MINIFLARE_WORKERD_PATH ??= WORKERD_WRAPPER;
-  const dist = DIST_DIR;
+  const dist = options.dist ?? DIST_DIR;
   const wasm = (await readdir(dist)).filter((name) => name.endsWith(".wasm"));
   const persist = await mkdtemp(join(tmpdir(), "edge-r2-"));
   const mf = new Miniflare({
