@@ -1,4 +1,5 @@
 import type { TestWorker } from "../host/worker.js";
+import { fixedLengthChat } from "./setup.js";
 import { percentile } from "./stats.js";
 
 /** What the concurrency benchmarks share: levels of concurrent requests, timed by the client. */
@@ -18,6 +19,8 @@ export interface Stream {
   total: number;
   tokens: number;
   status: number;
+  /** A closed-loop client's first request: every client sends it at the same instant (a burst). */
+  ramp?: boolean;
 }
 
 export interface Level {
@@ -34,6 +37,38 @@ export async function atLevel(concurrency: number, one: (index: number) => Promi
   const started = performance.now();
   const streams = await Promise.all(Array.from({ length: concurrency }, (_, index) => one(index)));
   return { wall: performance.now() - started, streams };
+}
+
+/** Requests each closed-loop client sends in the steady-state mode. */
+export const STEADY_REQUESTS = 5;
+/**
+ * New tokens of a steady-state request, by request: varied around the burst levels' 32, so that
+ * clients which start together fall out of step, as arrivals do in a real load (with equal
+ * lengths every client would finish and send again in the same instant, a burst every time).
+ */
+export const STEADY_TOKENS = [16, 40, 24, 48, 32];
+
+/**
+ * Steady state: `clients` closed-loop clients, each sending its next request (`request` counts
+ * them) as soon as its previous one has ended, `STEADY_REQUESTS` each. Their first requests start
+ * together and are marked `ramp`, so time to first token can be read without that burst.
+ */
+export async function closedLoop(
+  clients: number,
+  one: (client: number, request: number) => Promise<Stream>,
+): Promise<Level> {
+  const started = performance.now();
+  const perClient = await Promise.all(
+    Array.from({ length: clients }, async (_, client) => {
+      const streams: Stream[] = [];
+      for (let request = 0; request < STEADY_REQUESTS; request++) {
+        const stream = await one(client, request);
+        streams.push(request === 0 ? { ...stream, ramp: true } : stream);
+      }
+      return streams;
+    }),
+  );
+  return { wall: performance.now() - started, streams: perClient.flat() };
 }
 
 /**
@@ -85,9 +120,10 @@ export function perStream(rounds: Rounds): number {
   );
 }
 
+/** Time to first token over every stream of every round, closed-loop clients' first requests left out. */
 export function ttft(rounds: Rounds, p: number): number {
   return percentile(
-    rounds.flatMap((level) => level.streams.map((s) => s.first)),
+    rounds.flatMap((level) => level.streams.filter((s) => !s.ramp).map((s) => s.first)),
     p,
   );
 }
@@ -113,14 +149,10 @@ export async function workerStream(
   maxTokens: number,
 ): Promise<Stream> {
   const started = performance.now();
-  const response = await worker.post("/v1/chat/completions", {
-    model,
-    messages: [{ role: "user", content: prompt }],
-    max_tokens: maxTokens,
-    stream: true,
-    stream_options: { include_usage: true },
-    logit_bias: Object.fromEntries([...eosIds].map((id) => [String(id), -100])),
-  });
+  const response = await worker.post(
+    "/v1/chat/completions",
+    fixedLengthChat(model, [{ role: "user", content: prompt }], maxTokens, eosIds),
+  );
   if (response.status !== 200) {
     await response.arrayBuffer();
     const at = performance.now() - started;
@@ -147,12 +179,17 @@ export interface BatchCounters {
   steps: number;
   /** Rows summed over the steps (mean batch size x steps). */
   rowSteps: number;
+  /** Prefills of newcomers admitted together, and the prompts they held. */
+  prefills: number;
+  prefilledPrompts: number;
   wasmBytes: number;
 }
 
 interface StatsBody {
   ort: { wasm_memory_bytes: number };
-  sessions: { batch?: { steps: number; mean_batch_size: number } }[];
+  sessions: {
+    batch?: { steps: number; mean_batch_size: number; prefills: number; prefilled_prompts: number };
+  }[];
 }
 
 export async function batchCounters(worker: TestWorker): Promise<BatchCounters> {
@@ -161,6 +198,8 @@ export async function batchCounters(worker: TestWorker): Promise<BatchCounters> 
   return {
     steps: batch?.steps ?? 0,
     rowSteps: (batch?.steps ?? 0) * (batch?.mean_batch_size ?? 0),
+    prefills: batch?.prefills ?? 0,
+    prefilledPrompts: batch?.prefilled_prompts ?? 0,
     wasmBytes: stats.ort.wasm_memory_bytes,
   };
 }

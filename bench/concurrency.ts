@@ -18,6 +18,7 @@ import { benchLadderConcurrency } from "./concurrency-ladder.js";
 import {
   aggregate,
   atLevel,
+  closedLoop,
   LEVELS,
   PROMPTS,
   perStream,
@@ -25,6 +26,8 @@ import {
   type Rounds,
   type Runner,
   runLevels,
+  STEADY_REQUESTS,
+  STEADY_TOKENS,
   type Stream,
   ttft,
   workerStream,
@@ -157,26 +160,52 @@ async function benchChatConcurrency(): Promise<string> {
     },
   };
 
+  const steadyVia = (worker: TestWorker, client: number, request: number) =>
+    workerStream(
+      worker,
+      `${MODEL}:${DTYPE}`,
+      prompt(client + request),
+      generator.eosIds,
+      STEADY_TOKENS[(client + request) % STEADY_TOKENS.length] ?? NEW_TOKENS,
+    );
+  const steadyRunners: Record<string, Runner> = {
+    "worker, batched": (n) => closedLoop(n, (client, request) => steadyVia(batchedWorker, client, request)),
+    'worker, BATCHING="off"': (n) =>
+      closedLoop(n, (client, request) => steadyVia(unbatchedWorker, client, request)),
+  };
+
   let results: Record<string, Rounds[]>;
+  let steady: Record<string, Rounds[]>;
   try {
     results = await runLevels("chat", runners);
+    steady = await runLevels("chat, steady state", steadyRunners, 1);
   } finally {
     await reference.dispose();
     await batchedWorker.close();
     await unbatchedWorker.close();
   }
 
-  const base = results["worker, batched"]?.[0];
-  const rows = Object.entries(results).flatMap(([name, levels]) =>
-    levels.map((rounds, index) => [
-      name,
-      String(LEVELS[index]),
-      `${aggregate(rounds).toFixed(0)} (${ratio(aggregate(rounds), base ? aggregate(base) : Number.NaN)})`,
-      perStream(rounds).toFixed(1),
-      ms(ttft(rounds, 50)),
-      ms(ttft(rounds, 95)),
-    ]),
-  );
+  const rowsOf = (levelsByRunner: Record<string, Rounds[]>) => {
+    const base = levelsByRunner["worker, batched"]?.[0];
+    return Object.entries(levelsByRunner).flatMap(([name, levels]) =>
+      levels.map((rounds, index) => [
+        name,
+        String(LEVELS[index]),
+        `${aggregate(rounds).toFixed(0)} (${ratio(aggregate(rounds), base ? aggregate(base) : Number.NaN)})`,
+        perStream(rounds).toFixed(1),
+        ms(ttft(rounds, 50)),
+        ms(ttft(rounds, 95)),
+      ]),
+    );
+  };
+  const header = [
+    "runner",
+    "streams",
+    "aggregate tokens/s",
+    "per-stream tokens/s",
+    "TTFT p50 ms",
+    "TTFT p95 ms",
+  ];
   const svg = plot(results);
   await writeFile(new URL("./results/concurrency.svg", import.meta.url), svg);
 
@@ -194,12 +223,16 @@ async function benchChatConcurrency(): Promise<string> {
     "",
     `${ROUNDS} rounds per level after a warm-up, the runners taking turns within each round, all in one process and run. Aggregate = all streams' tokens over the wall time of the level, median of the rounds (ratio to one batched stream through the worker); per stream = median decode tokens/s after the first token; time to first token from the request, over every stream of every round. The worker is timed by the client over loopback HTTP (streamed chunks); transformers.js answers the same requests one after another, so its later requests wait for the earlier ones.`,
     "",
-    table(
-      ["runner", "streams", "aggregate tokens/s", "per-stream tokens/s", "TTFT p50 ms", "TTFT p95 ms"],
-      rows,
-    ),
+    table(header, rowsOf(results)),
     "",
     overheadLine,
+    "",
+    `Steady state through the worker: as many closed-loop clients as the level, each sending its next request (the next prompt) as soon as its previous one has ended, ${STEADY_REQUESTS} requests each of ${STEADY_TOKENS.join(", ")} tokens in turn, one round per level; time to first token leaves out each client's first request (they all start at once).`,
+    "",
+    table(
+      header.map((name) => (name === "streams" ? "clients" : name)),
+      rowsOf(steady),
+    ),
     "",
     "![aggregate decode tokens/s by concurrent streams](concurrency.svg)",
   ].join("\n");

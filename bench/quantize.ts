@@ -4,8 +4,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
+import { joinSharedMatMuls } from "../cli/lib/quantize/join.js";
 import {
   decodeModel,
+  defaultOpset,
+  encodeModel,
   type GraphProto,
   makeNode,
   makeTensor,
@@ -16,12 +19,18 @@ import {
 import { quantizeOnnx } from "../cli/lib/quantize/rewrite.js";
 import type { Weight } from "../cli/lib/quantize/uses.js";
 import { quantizeChannels } from "../cli/lib/quantize/weights.js";
+import { nodeRegistry } from "../host/engine.js";
+import { MemoryStore } from "../host/memory-store.js";
 import { MODELS_DIR } from "../host/paths.js";
 import type { Ort } from "../src/runtime/ort.js";
 import { startOrtInNode } from "../src/runtime/ort-node.js";
+import { generateIds } from "../src/tasks/causal-lm.js";
+import { GREEDY } from "../src/tasks/sampling.js";
+import { chatPrompt, openGenerator } from "../src/tasks/text-generation.js";
 import { FLOAT, graph, modelBytes, randomValues, value } from "../test/unit/helpers/graphs.js";
-import { fuseSharedMatMuls } from "./fuse-matmuls.js";
-import { mb, ms, percentile, ratio, table, timeInterleaved } from "./stats.js";
+import { bareLoop } from "./bare-loop.js";
+import { PROMPTS } from "./generation.js";
+import { mb, ms, percentile, ratio, table, timeInterleaved, timeIt } from "./stats.js";
 
 /**
  * The int8 layouts in one run: float MatMul, today's 8-bit MatMulNBits (as int8.py writes it) and
@@ -130,6 +139,9 @@ async function session(ort: Ort, bytes: Uint8Array) {
   return ort.InferenceSession.create(bytes, { executionProviders: ["wasm"], graphOptimizationLevel: "all" });
 }
 
+type Session = Awaited<ReturnType<typeof session>>;
+type Feeds = Record<string, InstanceType<Ort["Tensor"]>>;
+
 async function benchStack(ort: Ort, dir: string): Promise<string> {
   process.stderr.write("quantize: building the MLP stack in three layouts\n");
   const fp32 = mlpStack(false);
@@ -212,32 +224,19 @@ function quantizedMatMulOps(bytes: Uint8Array): string {
   return [...ops].join(", ") || "no quantized MatMul";
 }
 
-async function benchShopAssistant(ort: Ort, dir: string): Promise<string> {
-  process.stderr.write("quantize: shop-assistant\n");
-  const folder = join(MODELS_DIR, "shop-assistant");
-  const config = JSON.parse(await readFile(join(folder, "config.json"), "utf8")) as {
-    num_hidden_layers: number;
-    num_key_value_heads: number;
-    head_dim: number;
-    vocab_size: number;
-  };
-  const fp32 = new Uint8Array(await readFile(join(folder, "onnx", "model.onnx")));
-  const committed = new Uint8Array(await readFile(join(folder, "onnx", "model_quantized.onnx")));
-  const variants: { label: string; bytes: Uint8Array; grownBytes: number }[] = [];
-  for (const [label, bytes] of [
-    ["fp32", fp32],
-    [`committed model_quantized.onnx (${quantizedMatMulOps(committed)})`, committed],
-    ["per-row int8 (models:quantize)", quantizeOnnx(fp32).bytes],
-    [
-      "per-tensor DynamicQuantizeMatMul (batch-dependent)",
-      quantizeOnnx(fp32, { activations: "tensor" }).bytes,
-    ],
-    ["per-row int8, attention projections fp32", quantizeOnnx(fp32, { keepFloat: attentionFloat }).bytes],
-  ] as const) {
-    const { grownBytes } = await loadCost(dir, `shop-${variants.length}.onnx`, bytes);
-    variants.push({ label, bytes, grownBytes });
-  }
+interface ShopConfig {
+  num_hidden_layers: number;
+  num_key_value_heads: number;
+  head_dim: number;
+  vocab_size: number;
+}
 
+async function shopConfig(): Promise<ShopConfig> {
+  return JSON.parse(await readFile(join(MODELS_DIR, "shop-assistant", "config.json"), "utf8")) as ShopConfig;
+}
+
+/** A PROMPT-token prefill on an empty cache, and the one-token decode step on the cache it returns. */
+function shopFeeds(ort: Ort, config: ShopConfig) {
   const int64 = (values: number[], dims: number[]) =>
     new ort.Tensor("int64", BigInt64Array.from(values.map(BigInt)), dims);
   const prompt = Array.from({ length: PROMPT }, (_, i) => 3 + ((i * 37) % (config.vocab_size - 3)));
@@ -251,7 +250,7 @@ async function benchShopAssistant(ort: Ort, dir: string): Promise<string> {
     `past_key_values.${i}.key`,
     `past_key_values.${i}.value`,
   ]).flat();
-  const prefillFeeds = {
+  const prefillFeeds: Feeds = {
     input_ids: int64(prompt, [1, PROMPT]),
     attention_mask: int64(
       prompt.map(() => 1),
@@ -263,25 +262,59 @@ async function benchShopAssistant(ort: Ort, dir: string): Promise<string> {
     ),
     ...Object.fromEntries(pastNames.map((name) => [name, emptyPast])),
   };
+  const decodeFeeds = (prefilled: Feeds): Feeds => ({
+    input_ids: int64([5], [1, 1]),
+    attention_mask: int64(
+      Array.from({ length: PROMPT + 1 }, () => 1),
+      [1, PROMPT + 1],
+    ),
+    position_ids: int64([PROMPT], [1, 1]),
+    ...Object.fromEntries(
+      pastNames.map((name) => [name, prefilled[name.replace("past_key_values", "present")] as Feeds[string]]),
+    ),
+  });
+  return { prefillFeeds, decodeFeeds };
+}
+
+async function shopDecodeFeeds(ort: Ort, s: Session): Promise<Feeds> {
+  const { prefillFeeds, decodeFeeds } = shopFeeds(ort, await shopConfig());
+  return decodeFeeds(await s.run(prefillFeeds));
+}
+
+async function benchShopAssistant(ort: Ort, dir: string): Promise<string> {
+  process.stderr.write("quantize: shop-assistant\n");
+  const folder = join(MODELS_DIR, "shop-assistant");
+  const config = await shopConfig();
+  const fp32 = new Uint8Array(await readFile(join(folder, "onnx", "model.onnx")));
+  const committed = new Uint8Array(await readFile(join(folder, "onnx", "model_quantized.onnx")));
+  const variants: { label: string; bytes: Uint8Array; grownBytes: number }[] = [];
+  for (const [label, bytes] of [
+    ["fp32", fp32],
+    [`committed model_quantized.onnx (${quantizedMatMulOps(committed)})`, committed],
+    ["per-row int8 (models:quantize)", quantizeOnnx(fp32).bytes],
+    [
+      "per-tensor DynamicQuantizeMatMul (batch-dependent)",
+      quantizeOnnx(fp32, { activations: "tensor" }).bytes,
+    ],
+    [
+      "per-row int8, MatMuls of one activation apart (before the join)",
+      quantizeOnnx(fp32, { join: false }).bytes,
+    ],
+    ["per-row int8, attention projections fp32", quantizeOnnx(fp32, { keepFloat: attentionFloat }).bytes],
+  ] as const) {
+    const { grownBytes } = await loadCost(dir, `shop-${variants.length}.onnx`, bytes);
+    variants.push({ label, bytes, grownBytes });
+  }
+
+  const { prefillFeeds, decodeFeeds } = shopFeeds(ort, config);
   const runners: Record<string, () => Promise<unknown>> = {};
   const sessions = [];
   for (const { label, bytes } of variants) {
     const s = await session(ort, bytes);
     sessions.push(s);
-    const prefilled = await s.run(prefillFeeds);
-    const decodeFeeds = {
-      input_ids: int64([5], [1, 1]),
-      attention_mask: int64(
-        Array.from({ length: PROMPT + 1 }, () => 1),
-        [1, PROMPT + 1],
-      ),
-      position_ids: int64([PROMPT], [1, 1]),
-      ...Object.fromEntries(
-        pastNames.map((name) => [name, prefilled[name.replace("past_key_values", "present")]]),
-      ),
-    };
+    const decode = decodeFeeds(await s.run(prefillFeeds));
     runners[`${label}/prefill`] = () => s.run(prefillFeeds);
-    runners[`${label}/decode`] = () => s.run(decodeFeeds as never);
+    runners[`${label}/decode`] = () => s.run(decode);
   }
   const times = await timeInterleaved(SHOP_ROUNDS, runners);
   for (const s of sessions) await s.release();
@@ -314,9 +347,6 @@ async function benchShopAssistant(ort: Ort, dir: string): Promise<string> {
     ),
   ].join("\n");
 }
-
-type Session = Awaited<ReturnType<typeof session>>;
-type Feeds = Record<string, InstanceType<Ort["Tensor"]>>;
 
 /** One ONNX file of a bundled model and the shapes it is timed at: a label and the feeds per shape. */
 interface SmallModel {
@@ -351,16 +381,23 @@ const SMALL_VARIANTS: [string, (fp32: Uint8Array) => Uint8Array][] = [
     (fp32) => quantizeOnnx(fp32, { keepFloat: (w) => w.uses.some((use) => use.kind === "gather") }).bytes,
   ],
   [
-    "per-row int8, MatMuls of one activation joined (q, k, v)",
-    (fp32) => quantizeOnnx(fuseSharedMatMuls(fp32)).bytes,
+    "per-row int8, MatMuls of one activation apart (before the join)",
+    (fp32) => quantizeOnnx(fp32, { join: false }).bytes,
   ],
-  ["fp32, MatMuls of one activation joined", (fp32) => fuseSharedMatMuls(fp32)],
+  ["fp32, MatMuls of one activation joined", joinedFloat],
   [
     "per-tensor DynamicQuantizeMatMul (batch-dependent)",
     (fp32) => quantizeOnnx(fp32, { activations: "tensor" }).bytes,
   ],
 ];
 const SMALL_ROUNDS = 40;
+
+/** The float file with the quantizer's join applied and nothing quantized: what the join does to fp32. */
+function joinedFloat(fp32: Uint8Array): Uint8Array {
+  const model = decodeModel(fp32);
+  joinSharedMatMuls(model, defaultOpset(model));
+  return encodeModel(model);
+}
 const TOKENS = 12;
 
 function int64(ort: Ort, values: number[], dims: number[]) {
@@ -488,9 +525,136 @@ async function benchSmallModels(ort: Ort): Promise<string> {
   return [
     "### The small bundled models: float against int8, and where int8's time goes (bare onnxruntime-web)",
     "",
-    `One \`session.run\` per shape (rows x tokens for the encoders; a cached decoder step after ${TOKENS} source tokens for the translator's merged decoder), p50 / p10 of ${SMALL_ROUNDS} interleaved rounds, ratios against fp32's in the same run (lower is faster). The variants requantize the float file with \`models:quantize\`'s quantizer, leaving one kind of weight float, after joining the MatMuls that read one activation (q, k and v: one quantization chain and one integer kernel for the three; the same values), or with the per-tensor fused op the issue rules out (a row's output then depends on its batch).`,
+    `One \`session.run\` per shape (rows x tokens for the encoders; a cached decoder step after ${TOKENS} source tokens for the translator's merged decoder), p50 / p10 of ${SMALL_ROUNDS} interleaved rounds, ratios against fp32's in the same run (lower is faster). The variants requantize the float file with \`models:quantize\`'s quantizer, leaving one kind of weight float, or without joining the MatMuls that read one activation first (q, k and v apart: one integer kernel and row-scale Mul each instead of one for the group; the same values), or with the per-tensor fused op the issue rules out (a row's output then depends on its batch); "fp32, joined" is the float file with only the join applied.`,
     "",
     ...sections.flatMap((section) => [section, ""]),
+  ].join("\n");
+}
+
+const DECODE_TOKENS = 32;
+const DECODE_ROUNDS = 20;
+const DECODE_WARMUP = 3;
+
+/**
+ * shop-assistant's int8 and fp32 decoding 32 greedy tokens (EOS banned) in the bare loop and in the
+ * engine, from the folder pushed to a memory store (the ORT copies, as the worker loads them), the
+ * two dtypes taken in turn for every prompt so that a burst of load lands on both.
+ */
+async function benchShopDecode(): Promise<string> {
+  process.stderr.write("quantize: shop-assistant decode, int8 and fp32 in turn\n");
+  const store = new MemoryStore();
+  await store.push(join(MODELS_DIR, "shop-assistant"), "shop-assistant");
+  const registry = nodeRegistry(store);
+  const manifest = await registry.manifest("shop-assistant");
+  const dtypes = ["int8", "fp32"] as const;
+  const leases = await Promise.all(dtypes.map((dtype) => openGenerator(registry, manifest, dtype)));
+  const speeds = new Map<string, number[]>();
+  const record = (key: string, first: number, total: number) =>
+    speeds.set(key, [...(speeds.get(key) ?? []), ((DECODE_TOKENS - 1) * 1000) / (total - first)]);
+  try {
+    for (let round = -DECODE_WARMUP; round < DECODE_ROUNDS; round++) {
+      for (const messages of PROMPTS) {
+        for (const [index, dtype] of dtypes.entries()) {
+          const generator = (leases[index] as (typeof leases)[number]).value;
+          const prompt = chatPrompt(generator, messages);
+          const bare = await bareLoop(generator.lm, prompt, DECODE_TOKENS);
+          const options = { promptIds: prompt, sampling: GREEDY, seed: 0, eosIds: new Set<number>() };
+          const [first] = await timeIt(() => generateIds(generator.lm, { ...options, maxNewTokens: 1 }));
+          const [total] = await timeIt(() =>
+            generateIds(generator.lm, { ...options, maxNewTokens: DECODE_TOKENS }),
+          );
+          if (round < 0) continue;
+          record(`bare/${dtype}`, bare.first, bare.total);
+          record(`engine/${dtype}`, first, total);
+        }
+      }
+    }
+  } finally {
+    for (const lease of leases) lease.release();
+  }
+  const rowsOut = ["bare", "engine"].map((runner) => {
+    const [int8, fp32] = dtypes.map((dtype) => speeds.get(`${runner}/${dtype}`) ?? []) as [
+      number[],
+      number[],
+    ];
+    const at = (times: number[]) => [percentile(times, 50), percentile(times, 90)] as const;
+    const [i50, i90] = at(int8);
+    const [f50, f90] = at(fp32);
+    return [
+      runner === "bare" ? "bare onnxruntime-web loop" : "engine (generateIds)",
+      `${i50.toFixed(1)} / ${i90.toFixed(1)}`,
+      `${f50.toFixed(1)} / ${f90.toFixed(1)}`,
+      `${ratio(i50, f50)} / ${ratio(i90, f90)}`,
+    ];
+  });
+  return [
+    "### shop-assistant decode: int8 and fp32 in turn (ORT copies, as the worker loads them)",
+    "",
+    `${DECODE_TOKENS} greedy tokens after each of ${PROMPTS.length} chat prompts, ${DECODE_ROUNDS} rounds after ${DECODE_WARMUP} untimed ones; each prompt is decoded by int8 then fp32, in the bare loop then the engine. Decode tokens/s p50 / p90 (higher is faster); the ratio is int8's over fp32's (above 1.00x int8 is faster).`,
+    "",
+    table(["runner", "int8 tok/s p50 / p90", "fp32 tok/s p50 / p90", "int8 / fp32"], rowsOut),
+  ].join("\n");
+}
+
+const JOIN_ROUNDS = 300;
+
+/**
+ * What the join saves on the one-row steps it was made for: fp32, the int8 file with the MatMuls apart
+ * and joined, each int8 file twice under two labels in alternating order (apart, joined, apart,
+ * joined), since a runner's place in the round moved its times by a few percent in probes.
+ */
+async function benchJoin(ort: Ort): Promise<string> {
+  process.stderr.write("quantize: the join, one-row steps\n");
+  const steps: { label: string; file: string; feeds: (s: Session) => Promise<Feeds> }[] = [
+    {
+      label: "phrase-translator decoder, cached step, 1 row",
+      file: "phrase-translator/onnx/decoder_model_merged",
+      feeds: (s) => decoderStepFeeds(ort, s, 1),
+    },
+    {
+      label: "shop-assistant, decode step after 24 tokens",
+      file: "shop-assistant/onnx/model",
+      feeds: (s) => shopDecodeFeeds(ort, s),
+    },
+  ];
+  const rowsOut: string[][] = [];
+  for (const step of steps) {
+    const fp32 = new Uint8Array(await readFile(join(MODELS_DIR, `${step.file}.onnx`)));
+    const apart = quantizeOnnx(fp32, { join: false }).bytes;
+    const joined = quantizeOnnx(fp32).bytes;
+    const files: [string, Uint8Array][] = [
+      ["fp32", fp32],
+      ["apart", apart],
+      ["joined", joined],
+      ["apart again", apart],
+      ["joined again", joined],
+    ];
+    const runners: Record<string, () => Promise<unknown>> = {};
+    const sessions: Session[] = [];
+    for (const [label, bytes] of files) {
+      const s = await session(ort, bytes);
+      sessions.push(s);
+      const feeds = await step.feeds(s);
+      runners[label] = () => s.run(feeds);
+    }
+    const times = await timeInterleaved(JOIN_ROUNDS, runners);
+    for (const s of sessions) await s.release();
+    const at = (label: string) => spread(times[label] ?? []);
+    const pair = (first: string, second: string) =>
+      [first, second].map((label) => spreadCells(at(label), at("fp32"))[1]).join(", ");
+    rowsOut.push([
+      step.label,
+      spreadCells(at("fp32"), at("fp32"))[0],
+      pair("apart", "apart again"),
+      pair("joined", "joined again"),
+    ]);
+  }
+  return [
+    "### The join: one-row steps, int8 with the MatMuls that read one activation apart and joined",
+    "",
+    `p50 / p10 of ${JOIN_ROUNDS} interleaved rounds; each int8 file runs twice per round (apart, joined, apart, joined) and both of its ratios to fp32's time are given.`,
+    "",
+    table(["step", "fp32 p50 / p10 ms", "apart / fp32 (twice)", "joined / fp32 (twice)"], rowsOut),
   ].join("\n");
 }
 
@@ -498,9 +662,13 @@ export async function benchQuantize(): Promise<string> {
   const { ort } = await startOrtInNode();
   const dir = await mkdtemp(join(tmpdir(), "bench-quantize-"));
   try {
-    return [await benchStack(ort, dir), await benchShopAssistant(ort, dir), await benchSmallModels(ort)].join(
-      "\n\n",
-    );
+    return [
+      await benchStack(ort, dir),
+      await benchShopAssistant(ort, dir),
+      await benchShopDecode(),
+      await benchJoin(ort),
+      await benchSmallModels(ort),
+    ].join("\n\n");
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

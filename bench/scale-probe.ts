@@ -10,7 +10,8 @@ import type { OrtRuntime } from "../src/runtime/ort.js";
 import { startOrtInNode } from "../src/runtime/ort-node.js";
 import { ModelRegistry } from "../src/runtime/registry.js";
 import { DecodeRun } from "../src/tasks/causal-lm.js";
-import { GREEDY } from "../src/tasks/sampling.js";
+import { argmax, GREEDY } from "../src/tasks/sampling.js";
+import { lastLogits } from "../src/tasks/tensors.js";
 import { openGenerator, textPrompt } from "../src/tasks/text-generation.js";
 import { percentile } from "./stats.js";
 
@@ -91,12 +92,7 @@ function decoder(run: Run, tensor: MakeTensor, config: Config, prompt: number[])
         [1, tokens.length],
       ),
     });
-    const logits = outputs.logits as Tensor;
-    const vocab = logits.dims[2] ?? 0;
-    const data = logits.data as Float32Array;
-    const offset = (tokens.length - 1) * vocab;
-    let best = 0;
-    for (let i = 1; i < vocab; i++) if ((data[offset + i] ?? 0) > (data[offset + best] ?? 0)) best = i;
+    const best = argmax(lastLogits(outputs.logits as Tensor)[0] ?? []);
     past = Object.fromEntries(names.map((name) => [`past_key_values.${name}`, outputs[`present.${name}`]]));
     length = total;
     tokens = [best];
