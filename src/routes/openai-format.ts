@@ -100,9 +100,11 @@ export async function* formatStream(
     });
   if (format.opening) yield chunk(format.opening(options.n));
   let usage: Usage = { promptTokens: options.promptTokens, completionTokens: 0 };
+  let first = true;
   for await (const step of steps) {
     usage = step.usage;
-    yield chunk(step.deltas.map(format.chunkChoice));
+    yield { data: chunk(step.deltas.map(format.chunkChoice)), flush: first };
+    first = false;
   }
   if (signal.aborted) return;
   if (options.includeUsage) {

@@ -137,9 +137,10 @@ export const responses = new Hono<AppEnv>().post("/v1/responses", async (c) => {
       },
       async *stream({ prompt }, steps, signal) {
         let sequence = 0;
-        const event = (type: string, fields: Record<string, unknown>): SseEvent => ({
+        const event = (type: string, fields: Record<string, unknown>, flush = false): SseEvent => ({
           event: type,
           data: JSON.stringify({ type, sequence_number: sequence++, ...fields }),
+          flush,
         });
         const where = { item_id: itemId, output_index: 0, content_index: 0 };
         yield event("response.created", { response: response([]) });
@@ -154,8 +155,9 @@ export const responses = new Hono<AppEnv>().post("/v1/responses", async (c) => {
           for (const delta of step.deltas) {
             reason = delta.finishReason ?? reason;
             if (!delta.text) continue;
+            const first = text === "";
             text += delta.text;
-            yield event("response.output_text.delta", { ...where, delta: delta.text, logprobs: [] });
+            yield event("response.output_text.delta", { ...where, delta: delta.text, logprobs: [] }, first);
           }
         }
         if (signal.aborted) return;
