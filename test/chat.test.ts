@@ -250,7 +250,7 @@ describe("chat through the worker with the official openai client", () => {
   /**
    * Each stats request is the wait: the isolate answers it between generation steps. Bounded in
    * time, not count: a disconnect that workerd reports as a failed write is only noticed once the
-   * stream has waited 10 s (STALLED_READER_MS in src/routes/sse.ts) for its reader.
+   * stream has waited 10 s (STALLED_READER_MS in src/routes/sse-body.ts) for its reader.
    */
   const untilReleased = async () => {
     const deadline = Date.now() + 30_000;

@@ -1,25 +1,18 @@
 import assert from "node:assert/strict";
-import { setTimeout as sleep } from "node:timers/promises";
 import { test } from "node:test";
-import { Hono } from "hono";
-import type { AppEnv } from "../../src/env.js";
-import type { ModelRegistry } from "../../src/runtime/registry.js";
-import { type SseEvent, streamEvents } from "../../src/routes/sse.js";
+import { setTimeout as sleep } from "node:timers/promises";
+import { eventStream, type SseEvent } from "../../src/routes/sse-body.js";
 
-/**
- * The chunks of one streamed response, read straight from its body (no socket in between to merge
- * or split them), and how often its lease was released.
- */
+/** The chunks of one event stream, read straight from its body, and how often it was released. */
 async function chunksOf(events: () => AsyncGenerator<SseEvent>) {
   let released = 0;
-  const app = new Hono<AppEnv>();
-  app.get("/", (c) => {
-    c.set("registry", { keepAlive: () => undefined } as unknown as ModelRegistry);
-    const lease = { value: undefined, hit: true, release: () => released++ };
-    return streamEvents(c, lease, events);
+  const abort = new AbortController();
+  const body = eventStream(events(), {
+    signal: abort.signal,
+    stop: () => abort.abort(),
+    release: () => released++,
   });
-  const response = await app.request("/");
-  const reader = (response.body as ReadableStream<Uint8Array>).getReader();
+  const reader = body.getReader();
   const decoder = new TextDecoder();
   const chunks: string[][] = [];
   for (;;) {
